@@ -1,0 +1,108 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# memsnap top-level makefile.
+#
+#   make                 module (for KVER), library and tools
+#   make KVER=<release>  module for another installed kernel
+#   make check           everything, then the selftests in a QEMU guest on
+#                        every supported installed kernel
+#   make demo            the main job, in a QEMU guest
+#   make install         module, library, headers, tools, man pages
+#                        (PREFIX=/usr/local, DESTDIR honoured)
+#
+# When this directory is given to kbuild as M=, kbuild reads Kbuild, not
+# this file.
+
+VERSION		:= 0.1.0
+
+# The running kernel may have no headers (and cannot load modules on the
+# development machines): default to the newest installed kernel headers.
+KVER		?= $(shell ls -d /lib/modules/*/build 2>/dev/null | \
+			   cut -d/ -f4 | sort -V | tail -n 1)
+KDIR		?= /lib/modules/$(KVER)/build
+W		?= 1
+
+PREFIX		?= /usr/local
+BINDIR		?= $(PREFIX)/bin
+SBINDIR		?= $(PREFIX)/sbin
+LIBDIR		?= $(PREFIX)/lib
+INCLUDEDIR	?= $(PREFIX)/include
+MANDIR		?= $(PREFIX)/share/man
+PKGCONFIGDIR	?= $(LIBDIR)/pkgconfig
+MODDESTDIR	?= /lib/modules/$(KVER)/extra
+
+BUILD		:= $(CURDIR)/build
+MODDIR		:= $(BUILD)/mod/$(KVER)
+
+export VERSION PREFIX LIBDIR INCLUDEDIR
+
+.PHONY: all module modules-all lib tools selftests check check-quick demo \
+	install install-module install-lib install-tools dkms-src deps \
+	clean distclean
+
+all: module lib tools
+
+deps:
+	@tools/install-deps --check || tools/install-deps
+
+# Build out of tree in build/mod/<release>/ through a tree of symlinks, so
+# that modules for several kernels can coexist.
+module:
+	@test -n "$(KVER)" -a -d "$(KDIR)" || \
+		{ echo "no kernel headers for '$(KVER)': run tools/install-deps" >&2; exit 1; }
+	@tools/mkmodtree $(MODDIR) kmod
+	$(MAKE) -C $(KDIR) M=$(MODDIR) W=$(W) CONFIG_DEBUG_INFO_BTF_MODULES= modules
+	@echo "module: $(MODDIR)/kmod/memsnap.ko"
+
+modules-all:
+	@for k in $$(tools/kernels); do \
+		$(MAKE) --no-print-directory module KVER=$$k || exit 1; \
+	done
+
+lib:
+	$(MAKE) -C libmemsnap
+
+tools:
+	$(MAKE) -C tools
+
+selftests: lib
+	$(MAKE) -C selftests
+
+check: deps
+	@tools/check
+
+check-quick: deps
+	@tools/check --quick
+
+demo: deps
+	@tools/demo
+
+install: install-module install-lib install-tools
+
+install-module: module
+	install -D -m 0644 $(MODDIR)/kmod/memsnap.ko \
+		$(DESTDIR)$(MODDESTDIR)/memsnap.ko
+	@if [ -z "$(DESTDIR)" ]; then depmod -a $(KVER); fi
+
+install-lib: lib
+	$(MAKE) -C libmemsnap install
+	install -D -m 0644 include/uapi/linux/memsnap.h \
+		$(DESTDIR)$(INCLUDEDIR)/linux/memsnap.h
+
+install-tools: tools
+	$(MAKE) -C tools install
+
+# Copy the module sources where dkms(8) looks for them:
+#   make dkms-src && dkms install memsnap/$(VERSION)
+dkms-src:
+	install -d $(DESTDIR)/usr/src/memsnap-$(VERSION)
+	cp -r Kbuild dkms.conf kmod include $(DESTDIR)/usr/src/memsnap-$(VERSION)/
+
+clean:
+	rm -rf $(BUILD)/mod $(BUILD)/selftests
+	$(MAKE) -C libmemsnap clean
+	$(MAKE) -C tools clean
+	$(MAKE) -C selftests clean
+
+distclean: clean
+	rm -rf $(BUILD)

@@ -9,8 +9,4 @@
 
 #include <linux/version.h>
 
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 1, 0)
-#error "memsnap needs Linux 6.1 or later"
-#endif
-
 #endif /* _MEMSNAP_COMPAT_H */

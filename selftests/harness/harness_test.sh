@@ -1,0 +1,106 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# harness_test.sh --kernel REL: host-side tests of the QEMU harness
+# (tools/vm/run) itself, in TAP.  Each test boots a guest.
+#   - the command's exit status comes back, and its output;
+#   - a WARN in the guest kernel fails a run whose command succeeded (a
+#     test-only module, memsnap_splat.ko, logs one), and a clean run of the
+#     same module does not;
+#   - a drive image given by path persists across boots;
+#   - power cut on a marker and after a delay; timeout.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+rel=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--kernel) rel=$2; shift ;;
+	*) echo "usage: $0 --kernel RELEASE" >&2; exit 2 ;;
+	esac
+	shift
+done
+[ -n "$rel" ] || { echo "usage: $0 --kernel RELEASE" >&2; exit 2; }
+
+work=$top/build/check/$rel/harness
+splat=$top/build/testmod/$rel/selftests/harness/splat/memsnap_splat.ko
+rm -rf "$work"
+mkdir -p "$work"
+n=0 failed=0
+
+vm() {
+	# vm NAME OPTIONS... -- COMMAND: run in the guest, keep stdout, stderr
+	# and the exit status of this run in $work/NAME.{out,err,rc}.
+	local name=$1
+	shift
+	"$top/tools/vm/run" --kernel "$rel" --results "$work/$name.d" "$@" \
+		> "$work/$name.out" 2> "$work/$name.err"
+	echo $? > "$work/$name.rc"
+}
+
+result() {
+	# result OK DESCRIPTION [DIAGNOSTIC-FILE...]
+	local ok=$1 desc=$2 f
+	shift 2
+	n=$((n + 1))
+	if [ "$ok" = 0 ]; then
+		echo "ok $n $desc"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n $desc"
+		for f in "$@"; do
+			[ -e "$f" ] && sed 's/^/#   /' "$f" | tail -n 30
+		done
+	fi
+}
+
+rc_of() { cat "$work/$1.rc"; }
+
+echo "TAP version 13"
+echo "1..9"
+
+vm status -- sh -c 'echo out-marker; echo err-marker >&2; exit 7'
+[ "$(rc_of status)" = 7 ]
+result $? "exit status of the command is returned" "$work/status.err"
+grep -qx out-marker "$work/status.out" && grep -qx err-marker "$work/status.out"
+result $? "command output (stdout and stderr) is shown" "$work/status.out"
+grep -qE 'boot to first command [0-9.]+ s' "$work/status.err"
+result $? "boot time is measured and printed" "$work/status.err"
+
+hostfile=$(mktemp /tmp/msvm-host-XXXXXX)
+vm clean -- sh -c "test ! -e $hostfile && touch \"\$MSVM_RESULTS/written\" && grep -q '^memsnap ' /proc/modules"
+rm -f "$hostfile"
+[ "$(rc_of clean)" = 0 ] && [ -e "$work/clean.d/written" ]
+result $? "memsnap.ko loaded, own /tmp, writable results directory" "$work/clean.err" "$work/clean.out"
+
+vm nowarn -- insmod "$splat"
+[ "$(rc_of nowarn)" = 0 ] && ! grep -q 'kernel splat' "$work/nowarn.err"
+result $? "a module that loads cleanly passes" "$work/nowarn.err" "$work/nowarn.out"
+
+vm warn -- insmod "$splat" warn=1
+[ "$(rc_of warn)" = 1 ] && grep -q 'kernel splat' "$work/warn.err" &&
+	grep -q 'deliberate warning' "$work/warn.err"
+result $? "a WARN in the guest kernel fails a successful command, excerpt shown" "$work/warn.err"
+
+img=$work/persist.img
+start=$EPOCHSECONDS
+vm cut1 --disk "$img:64M" --kill-on POWER-CUT-NOW -- sh -c \
+	'printf persisted-%s "$MSVM_KERNEL" | dd of=/dev/nvme0n1 conv=fsync status=none &&
+	 echo POWER-CUT-NOW && sleep 600; echo not-killed'
+[ "$(rc_of cut1)" = 0 ] && grep -q 'power cut on' "$work/cut1.err" &&
+	! grep -q not-killed "$work/cut1.out" && [ $((EPOCHSECONDS - start)) -lt 300 ]
+result $? "power cut when the command prints a marker" "$work/cut1.err"
+
+vm cut2 --disk "$img" -- sh -c 'head -c 100 /dev/nvme0n1 | tr -d "\0"'
+[ "$(rc_of cut2)" = 0 ] && grep -qx "persisted-$rel" "$work/cut2.out"
+result $? "a drive image given by path persists across boots and power cuts" \
+	"$work/cut2.out" "$work/cut2.err"
+
+vm after --kill-after 1 --timeout 300 -- sh -c 'sleep 600; echo not-killed'
+vm timeout --timeout 20 -- sh -c 'sleep 600; echo not-killed'
+[ "$(rc_of after)" = 0 ] && grep -q 'power cut after 1 s' "$work/after.err" &&
+	[ "$(rc_of timeout)" = 124 ] && grep -q 'timed out' "$work/timeout.err"
+result $? "power cut after a delay, and timeout, stop the guest" \
+	"$work/after.err" "$work/timeout.err"
+
+echo "# harness: $((n - failed)) passed, $failed failed"
+[ "$failed" = 0 ]

@@ -4,7 +4,12 @@
  *
  * Applications keep their state in memory-mapped files of a memsnap
  * filesystem and make the modified pages of a range durable, atomically,
- * with one call.  See docs/abi.md and docs/format.md.
+ * with one call.  docs/format.md describes the on-disk structures below
+ * field by field; docs/abi.md the ioctls.
+ *
+ * All on-disk integers are little endian.  Every metadata block carries a
+ * CRC32C (Castagnoli, seed ~0, final value inverted, as in ext4 and
+ * btrfs) computed over the whole block with its crc field set to zero.
  */
 #ifndef _UAPI_LINUX_MEMSNAP_H
 #define _UAPI_LINUX_MEMSNAP_H
@@ -15,5 +20,235 @@
 /* Filesystem type name and statfs(2) f_type. */
 #define MEMSNAP_FS_NAME		"memsnap"
 #define MEMSNAP_SUPER_MAGIC	0x4d534e50	/* "MSNP" */
+
+/* ------------------------------------------------------------------------
+ * On-disk format, version 1.
+ *
+ * Device layout, in 4 KiB blocks:
+ *
+ *   0                superblock A
+ *   1                superblock B
+ *   log_start        circular log of commit records, log_blocks long
+ *   bitmap_start     allocation bitmap, copy 0 then copy 1, each
+ *                    bitmap_blocks long
+ *   data_start ...   data pages and checkpoint metadata (tree nodes,
+ *                    inode blocks), allocated copy-on-write
+ *
+ * The two superblocks alternate: a checkpoint writes the one not holding
+ * the newest valid generation.  A mount uses the valid superblock with
+ * the higher generation, loads its checkpoint (the inode tree and the
+ * bitmap copy it names) and replays the log from log_head: records of
+ * consecutive sequence numbers, from ckpt_seq + 1, until the first
+ * missing or invalid one.
+ * ------------------------------------------------------------------------
+ */
+#define MSNAP_BLOCK_SHIFT	12
+#define MSNAP_BLOCK_SIZE	(1U << MSNAP_BLOCK_SHIFT)
+#define MSNAP_VERSION		1
+
+/* Block magics (first field of every metadata block). */
+#define MSNAP_SB_MAGIC		0x31534e534d534e4dULL	/* "MNSMSNS1" */
+#define MSNAP_LOG_MAGIC		0x474c534d		/* "MSLG" */
+#define MSNAP_NODE_MAGIC	0x444e534d		/* "MSND" */
+#define MSNAP_INODE_MAGIC	0x4e49534d		/* "MSIN" */
+#define MSNAP_BITMAP_MAGIC	0x4d42534d		/* "MSBM" */
+
+#define MSNAP_SB_BLOCK_A	0
+#define MSNAP_SB_BLOCK_B	1
+#define MSNAP_ROOT_INO		1	/* the root directory */
+#define MSNAP_FIRST_INO		2	/* first regular file */
+#define MSNAP_NAME_MAX		255
+#define MSNAP_LABEL_MAX		64
+
+/* Feature flags: none defined yet; a mount refuses unknown incompat and,
+ * read-write, unknown ro_compat bits. */
+#define MSNAP_FEATURE_COMPAT_SUPP	0ULL
+#define MSNAP_FEATURE_RO_COMPAT_SUPP	0ULL
+#define MSNAP_FEATURE_INCOMPAT_SUPP	0ULL
+
+/* Superblock state flags. */
+#define MSNAP_SB_CLEAN		(1U << 0)	/* unmounted cleanly: log empty */
+#define MSNAP_SB_ERROR		(1U << 1)	/* an IO error was seen */
+
+struct msnap_super {
+	__le64	magic;		/* MSNAP_SB_MAGIC */
+	__le32	crc;		/* CRC32C of the block, this field zero */
+	__le32	version;	/* MSNAP_VERSION */
+	__le64	compat;		/* features a mount may ignore */
+	__le64	ro_compat;	/* features a read-write mount must know */
+	__le64	incompat;	/* features any mount must know */
+	__u8	uuid[16];
+	char	label[MSNAP_LABEL_MAX];	/* NUL padded */
+	__le32	block_size;	/* MSNAP_BLOCK_SIZE */
+	__le32	state;		/* MSNAP_SB_* */
+	__le64	blocks;		/* device size in blocks */
+	__le64	log_start;	/* first log block */
+	__le64	log_blocks;	/* log length in blocks */
+	__le64	bitmap_start;	/* first block of bitmap copy 0 */
+	__le64	bitmap_blocks;	/* length of one bitmap copy */
+	__le64	data_start;	/* first allocatable block */
+	__le64	generation;	/* incremented by every superblock write */
+	/* The checkpoint: state after commit ckpt_seq. */
+	__le64	ckpt_seq;	/* last commit sequence it includes */
+	__le64	log_head;	/* log block (0-based in the log) of ckpt_seq + 1 */
+	__le64	inode_root;	/* root block of the inode tree, 0 if empty */
+	__le32	inode_height;	/* levels of the inode tree, 0 if empty */
+	__le32	bitmap_copy;	/* 0 or 1: the copy this checkpoint wrote */
+	__le64	next_ino;	/* next inode number to hand out */
+	__le64	free_blocks;	/* free data blocks in this checkpoint */
+	__le64	inodes;		/* number of files, root excluded */
+	__le64	mkfs_time;	/* seconds since the epoch */
+	__le64	ckpt_time;	/* seconds since the epoch */
+	__u8	reserved[3840];	/* must be zero */
+};
+
+/*
+ * Copy-on-write radix tree of 4 KiB nodes mapping a 64-bit key to a
+ * 64-bit block number; 0 means "absent".  Used for each file's page map
+ * (key: page index; value: data block) and for the inode table (key:
+ * inode number; value: inode block).  A tree of height h has
+ * MSNAP_NODE_SLOTS^h keys; level 0 nodes are leaves.  A checkpoint writes
+ * new copies of the changed nodes only, to newly allocated blocks.
+ */
+#define MSNAP_NODE_SLOTS	504
+#define MSNAP_TREE_MAX_HEIGHT	7	/* 504^7 > 2^62 */
+
+struct msnap_node {
+	__le32	magic;		/* MSNAP_NODE_MAGIC */
+	__le32	crc;
+	__le64	owner;		/* inode number, 0 for the inode tree */
+	__le64	first_key;	/* first key this node covers */
+	__le64	generation;	/* superblock generation that wrote it */
+	__le32	level;		/* 0 for leaves */
+	__le32	used;		/* non-zero slots */
+	__u8	reserved[24];	/* must be zero */
+	__le64	slot[MSNAP_NODE_SLOTS];
+};
+
+/* File attribute flags (msnap_inode.flags). */
+#define MSNAP_INODE_HAS_ADDR	(1U << 0)	/* preferred_addr is set */
+
+/* One inode per block; the inode tree maps its number to the block. */
+struct msnap_inode {
+	__le32	magic;		/* MSNAP_INODE_MAGIC */
+	__le32	crc;
+	__le64	ino;
+	__le64	generation;	/* superblock generation that wrote it */
+	__le32	mode;		/* S_IFREG | permissions (S_IFDIR for root) */
+	__le32	uid;
+	__le32	gid;
+	__le32	flags;		/* MSNAP_INODE_* */
+	__le64	size;		/* bytes */
+	__le64	atime_sec;
+	__le64	mtime_sec;
+	__le64	ctime_sec;
+	__le32	atime_nsec;
+	__le32	mtime_nsec;
+	__le32	ctime_nsec;
+	__le32	map_height;	/* levels of the page map, 0 if empty */
+	__le64	map_root;	/* root block of the page map, 0 if empty */
+	__le64	preferred_addr;	/* mapping address, if HAS_ADDR */
+	__le64	blocks;		/* data blocks mapped */
+	__le32	name_len;	/* bytes of name; 0 for the root */
+	__u8	reserved1[4];	/* must be zero */
+	char	name[256];	/* the name in the root directory, NUL padded */
+	__u8	reserved[3720];	/* must be zero */
+};
+
+/*
+ * Allocation bitmap block: bit b of block i covers data block
+ * data_start + i * MSNAP_BITMAP_BITS + b; 1 means in use.  Bits past the
+ * end of the device are zero.
+ */
+#define MSNAP_BITMAP_BITS	(8 * (MSNAP_BLOCK_SIZE - 32))
+
+struct msnap_bitmap {
+	__le32	magic;		/* MSNAP_BITMAP_MAGIC */
+	__le32	crc;
+	__le64	index;		/* i */
+	__le64	generation;	/* superblock generation that wrote it */
+	__u8	reserved[8];	/* must be zero */
+	__u8	bits[MSNAP_BLOCK_SIZE - 32];
+};
+
+/*
+ * Commit records.  A record is 1..n consecutive log blocks (wrapping at
+ * the end of the log), all carrying the same sequence number; it is valid
+ * when every one of its blocks is, and every DATA entry's block has the
+ * CRC32C the entry states.  A record's entries apply in order, all or
+ * nothing.  Entries never straddle a block; each is a multiple of 8 bytes
+ * long; a block's entries end at bytes_used.
+ */
+struct msnap_log_block {
+	__le32	magic;		/* MSNAP_LOG_MAGIC */
+	__le32	crc;
+	__le64	seq;		/* commit sequence number */
+	__le32	index;		/* this block's place in the record, from 0 */
+	__le32	count;		/* blocks in the record */
+	__le32	entries;	/* entries in this block */
+	__le32	bytes_used;	/* payload bytes in this block */
+	__u8	uuid[16];	/* the filesystem's, so old logs never match */
+	__le64	time;		/* commit time, seconds since the epoch */
+	__u8	payload[MSNAP_BLOCK_SIZE - 56];
+};
+
+#define MSNAP_LOG_PAYLOAD	(MSNAP_BLOCK_SIZE - 56)
+
+enum msnap_entry_type {
+	MSNAP_ENTRY_DATA	= 1,	/* page index of ino now lives at block */
+	MSNAP_ENTRY_INODE	= 2,	/* create ino, or set its attributes */
+	MSNAP_ENTRY_NAME	= 3,	/* set ino's name (create, rename) */
+	MSNAP_ENTRY_UNLINK	= 4,	/* delete ino and free its blocks */
+	MSNAP_ENTRY_TRUNCATE	= 5,	/* drop pages from first_index on */
+};
+
+struct msnap_entry_hdr {
+	__le16	type;		/* enum msnap_entry_type */
+	__le16	len;		/* bytes, header included, multiple of 8 */
+	__le32	reserved;	/* must be zero */
+	__le64	ino;
+};
+
+struct msnap_entry_data {
+	struct msnap_entry_hdr hdr;
+	__le64	index;		/* page index in the file */
+	__le64	block;		/* new block of the page */
+	__le32	data_crc;	/* CRC32C of the block's 4 KiB */
+	__le32	reserved;	/* must be zero */
+};
+
+struct msnap_entry_inode {
+	struct msnap_entry_hdr hdr;
+	__le32	mode;
+	__le32	uid;
+	__le32	gid;
+	__le32	flags;		/* MSNAP_INODE_* */
+	__le64	size;
+	__le64	atime_sec;
+	__le64	mtime_sec;
+	__le64	ctime_sec;
+	__le32	atime_nsec;
+	__le32	mtime_nsec;
+	__le32	ctime_nsec;
+	__le32	reserved;	/* must be zero */
+	__le64	preferred_addr;
+};
+
+struct msnap_entry_name {
+	struct msnap_entry_hdr hdr;
+	__le32	name_len;	/* 1..MSNAP_NAME_MAX */
+	__le32	reserved;	/* must be zero */
+	char	name[];		/* name_len bytes, zero padded to 8 */
+};
+
+struct msnap_entry_unlink {
+	struct msnap_entry_hdr hdr;
+};
+
+struct msnap_entry_truncate {
+	struct msnap_entry_hdr hdr;
+	__le64	first_index;	/* first page index dropped */
+	__le64	size;		/* new size in bytes */
+};
 
 #endif /* _UAPI_LINUX_MEMSNAP_H */

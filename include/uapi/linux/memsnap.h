@@ -60,8 +60,10 @@
 #define MSNAP_NAME_MAX		255
 #define MSNAP_LABEL_MAX		64
 
-/* Feature flags: none defined yet; a mount refuses unknown incompat and,
- * read-write, unknown ro_compat bits. */
+/*
+ * Feature flags: none defined yet; a mount refuses unknown incompat and,
+ * read-write, unknown ro_compat bits.
+ */
 #define MSNAP_FEATURE_COMPAT_SUPP	0ULL
 #define MSNAP_FEATURE_RO_COMPAT_SUPP	0ULL
 #define MSNAP_FEATURE_INCOMPAT_SUPP	0ULL

@@ -1,0 +1,238 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# format_test.sh: host-side tests of mkfs.memsnap and fsck.memsnap on image
+# files, in TAP.  No kernel needed.  Each corruption is injected by
+# msnapimg.py (which knows the format independently of tools/lib) and
+# must make fsck exit 4 naming the structure; the log tests write commit
+# records and check how fsck replays them.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+mkfs=$top/build/tools/mkfs.memsnap
+fsck=$top/build/tools/fsck.memsnap
+work=$top/build/check/format
+img=$work/fs.img
+n=0 failed=0
+
+make -s -C "$top" tools >/dev/null || { echo "Bail out! tools do not build"; exit 1; }
+rm -rf "$work"
+mkdir -p "$work"
+
+inject() { python3 "$top/selftests/tools/msnapimg.py" "$img" "$@"; }
+sbf() { inject sb "$1"; }
+
+result() {
+	# result OK DESCRIPTION: one TAP line, with the last output on failure.
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then
+		echo "ok $n $2"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n $2"
+		sed 's/^/#   /' "$work/out" | tail -n 20
+	fi
+}
+
+run() {
+	# run CMD...: output to $work/out, status to $rc.
+	"$@" > "$work/out" 2>&1
+	rc=$?
+}
+
+expect() {
+	# expect STATUS PATTERN DESCRIPTION: $rc and the output of the last run.
+	[ "$rc" = "$1" ] && grep -qE -- "$2" "$work/out"
+	result $? "$3"
+}
+
+fresh() {
+	# fresh [SIZE]: a new image with a new filesystem.
+	rm -f "$img"
+	truncate -s "${1:-64M}" "$img"
+	"$mkfs" -q "$img" || echo "# mkfs failed"
+}
+
+# fsck_bad PATTERN DESCRIPTION: fsck reports PATTERN and exits 4.
+fsck_bad() {
+	run "$fsck" "$img"
+	expect 4 "$1" "$2"
+}
+
+echo "TAP version 13"
+
+# ---- mkfs ----
+rm -f "$img"
+truncate -s 64M "$img"
+run "$mkfs" -L testlabel "$img"
+expect 0 '^label: +testlabel$' "mkfs on a fresh image shows the label"
+grep -qE '^uuid: +[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' "$work/out"
+result $? "mkfs shows a version 4 uuid"
+for item in device size blocks 'log size' 'data blocks'; do
+	grep -q "^$item:" "$work/out" || break
+done
+result $? "mkfs summary has device, size, blocks, log size, data blocks"
+run "$fsck" "$img"
+expect 0 'clean' "fsck of a fresh filesystem: clean, exit 0"
+run "$fsck" -v "$img"
+expect 0 '^records replayed: +0' "fsck -v prints a summary"
+cp "$img" "$work/before"
+run "$fsck" -y "$img"
+cmp -s "$img" "$work/before"
+result $((rc + $?)) "fsck -y is accepted and changes nothing"
+
+run "$mkfs" "$img"
+expect 1 '^mkfs.memsnap: .*contains a memsnap filesystem' "mkfs refuses an existing memsnap filesystem"
+run "$mkfs" -f -q "$img"
+[ "$rc" = 0 ] && [ ! -s "$work/out" ] && "$fsck" "$img" >/dev/null
+result $? "mkfs -f -q overwrites it, silently"
+if command -v mkfs.ext4 >/dev/null; then
+	mkfs.ext4 -q -F "$img" >/dev/null 2>&1
+	run "$mkfs" "$img"
+	expect 1 'contains a filesystem of type ext4' "mkfs refuses an ext4 image"
+	run "$mkfs" -f -q "$img"
+	[ "$rc" = 0 ] && ! blkid -p "$img" >/dev/null 2>&1 && "$fsck" "$img" >/dev/null
+	result $? "mkfs -f over ext4 leaves no ext4 signature"
+else
+	echo "ok $((n += 1)) # SKIP no mkfs.ext4"
+	echo "ok $((n += 1)) # SKIP no mkfs.ext4"
+fi
+for bad in 3M 128K 32M abc 1X 0 -4M; do
+	run "$mkfs" -f --log-size "$bad" "$img"
+	[ "$rc" = 1 ] && [ "$(wc -l < "$work/out")" = 1 ] &&
+		grep -q '^mkfs.memsnap: .*log size' "$work/out" || break
+done
+result $? "mkfs rejects bad --log-size values with one line, exit 1"
+run "$mkfs" -f -q --log-size 16M "$img"
+[ "$rc" = 0 ] && [ "$(sbf log_blocks)" = 4096 ]
+result $? "mkfs --log-size 16M makes a 4096-block log"
+truncate -s 4M "$work/small.img"
+run "$mkfs" -q "$work/small.img"
+[ "$rc" = 0 ] && "$fsck" "$work/small.img" >/dev/null
+result $? "mkfs accepts a 4 MiB device; fsck finds it clean"
+truncate -s 4095K "$work/tiny.img"
+run "$mkfs" "$work/tiny.img"
+expect 1 'too small' "mkfs refuses a device under 4 MiB"
+run "$mkfs" "$work/missing.img"
+expect 1 '^mkfs.memsnap: cannot open .*No such file' "mkfs reports a missing file"
+run "$mkfs"
+expect 1 'usage' "mkfs without a device prints the usage"
+
+# ---- fsck: usage and operational errors ----
+run "$fsck"
+expect 16 'usage' "fsck without a device: usage error, exit 16"
+run "$fsck" -Z "$img"
+expect 16 'usage' "fsck with an unknown option: exit 16"
+run "$fsck" "$work/missing.img"
+expect 8 'cannot open' "fsck of a missing file: exit 8"
+rm -f "$img"
+truncate -s 16M "$img"
+fsck_bad 'superblock A .*bad magic' "fsck of a zeroed image: exit 4"
+
+# ---- superblocks ----
+fresh
+inject flip 0 200
+fsck_bad '^fsck.memsnap: superblock A \(block 0\): bad CRC' "bit flip in superblock A: reported"
+grep -c '^fsck.memsnap:' "$work/out" | grep -qx 1
+result $? "bit flip in superblock A: B is used and the rest is clean"
+inject flip 1 200
+fsck_bad 'superblock B \(block 1\): bad CRC' "both superblocks corrupted: exit 4"
+fresh
+inject set 0 300 '<I' 1
+fsck_bad 'superblock A .*reserved bytes not zero' "superblock reserved byte set (CRC recomputed)"
+fresh
+inject set 0 32 '<Q' 0x100
+fsck_bad 'superblock A .*unknown incompat features 0x100' "unknown incompat feature"
+fresh
+inject set 0 16 '<Q' 1
+fsck_bad 'unknown compat' "unknown compat feature"
+fresh
+inject set 0 168 '<Q' $(( $(sbf data_start) + 1 ))
+fsck_bad 'superblock A .*expected' "inconsistent geometry"
+fresh
+truncate -s 32M "$img"
+fsck_bad 'more than the device' "device shorter than the filesystem"
+fresh
+inject set 0 176 '<Q' 1
+fsck_bad 'both have generation 1' "superblocks with equal generations"
+
+# ---- checkpoint structures ----
+fresh
+ds=$(sbf data_start)
+bm=$(sbf bitmap_start)
+bb=$(sbf bitmap_blocks)
+inject flip "$ds" 1000
+fsck_bad "^fsck.memsnap: inode tree node at block $ds: bad CRC" "inode tree node CRC"
+fresh
+inject flip $((ds + 1)) 1000
+fsck_bad "^fsck.memsnap: inode 1 \(block $((ds + 1))\): bad CRC" "root inode block CRC"
+fresh
+inject set $((ds + 1)) 3000 '<B' 1
+fsck_bad "inode 1 .*reserved bytes not zero" "inode reserved byte set (CRC recomputed)"
+fresh
+inject set "$ds" 50 '<B' 1
+fsck_bad "inode tree node .*reserved bytes not zero" "node reserved byte set (CRC recomputed)"
+fresh
+inject set "$ds" 36 '<I' 2
+fsck_bad "inode tree node .*used 2, but 1 slots" "node used count wrong"
+fresh
+inject flip "$bm" 100
+fsck_bad "bitmap copy 0 block 0 \(block $bm\): bad CRC" "current bitmap block CRC"
+fresh
+inject flip $((bm + bb)) 100
+fsck_bad "bitmap copy 1 block 0 .*bad CRC" "stale bitmap copy CRC"
+fresh
+inject bit $((ds + 7)) 1
+fsck_bad "block $((ds + 7)): used in the bitmap but not referenced" "bitmap bit set: used but not referenced"
+grep -q 'free_blocks is' "$work/out"
+result $? "bitmap bit set: free_blocks mismatch reported"
+fresh
+inject bit $((ds + 1)) 0
+fsck_bad "block $((ds + 1)): referenced \(inode 1\) but free" "bitmap bit cleared: referenced but free"
+
+# ---- files in the checkpoint ----
+fresh
+inject addfile 2 alpha 8192 2
+inject addfile 3 beta 100 0
+run "$fsck" -v "$img"
+expect 0 '^files: +2$' "checkpoint with two files: clean"
+inject addfile 4 alpha 0 0
+fsck_bad 'name "alpha" is used by 2 files' "duplicate name"
+fresh
+inject addfile 2 alpha 4096 2
+fsck_bad 'inode 2: page 1 mapped beyond the end' "page mapped beyond the file size"
+fresh
+inject addfile 2 'a/b' 0 0
+fsck_bad 'inode 2 .*invalid name' "invalid name"
+fresh
+inject addfile 2 alpha 0 0
+inject set 0 232 '<Q' 5
+fsck_bad 'inodes is 5, but there are 1 files' "superblock inode count wrong"
+
+# ---- log replay ----
+fresh
+ds=$(sbf data_start)
+inject addfile 2 alpha 8192 2
+inject log 1 0 inode:5:100600:4096 name:5:new "data:5:0:$((ds + 100))" \
+	"data:2:1:$((ds + 101))"
+inject log 2 1 trunc:2:1:4096 unlink:5
+run "$fsck" -v "$img"
+expect 0 '^records replayed: +2 ' "two valid log records are replayed"
+inject flip $((ds + 101)) 7
+run "$fsck" -v "$img"
+expect 0 '^records replayed: +0 .*' "a record whose data does not match its CRC ends the log"
+inject flip $((ds + 101)) 7
+inject flip $(( $(sbf log_start) + 1 )) 100
+run "$fsck" -v "$img"
+expect 0 '^records replayed: +1 ' "a torn record ends the log, not an error"
+inject log 2 1 "data:2:0:$((ds + 2))"
+fsck_bad 'log record 2 .*block '$((ds + 2))' in use in the checkpoint' "log reuses a checkpoint block"
+inject log 2 1 "data:2:0:$((ds + 101))"
+fsck_bad 'written twice since the checkpoint' "log writes one block twice"
+inject log 2 1 inode:6:100600:0
+fsck_bad 'inode 6 has no name' "log creates a file with no name"
+inject log 2 1 inode:6:100600:0 name:6:alpha
+fsck_bad 'name "alpha" is used by more than one file' "log makes a duplicate name"
+
+echo "1..$n"
+echo "# $((n - failed)) passed, $failed failed"
+[ "$failed" = 0 ]

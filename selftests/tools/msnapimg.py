@@ -1,0 +1,208 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Corrupt and extend memsnap images for format_test.sh.
+
+Knows the version 1 layout (include/uapi/linux/memsnap.h) independently
+of tools/lib, so that a bug in the C reader is not mirrored here.
+
+  msnapimg.py IMG sb FIELD                     print a field of superblock A
+  msnapimg.py IMG flip BLOCK OFFSET            flip one bit, CRC left stale
+  msnapimg.py IMG set BLOCK OFFSET FMT VALUE   write a field, CRC recomputed
+  msnapimg.py IMG bit BLOCK 0|1                set or clear a data block's
+                                               bit in the current bitmap
+  msnapimg.py IMG addfile INO NAME SIZE PAGES  add a file to the checkpoint
+  msnapimg.py IMG log SEQ POS ENTRY...         write a commit record
+      ENTRY: inode:INO:MODE:SIZE  name:INO:NAME  data:INO:INDEX:BLOCK
+             unlink:INO  trunc:INO:FIRST:SIZE
+      (DATA: the CRC of BLOCK as it is now)
+"""
+import os
+import struct
+import sys
+
+BS = 4096
+BITS = 8 * (BS - 32)
+SB_FIELDS = {  # name: (offset, struct format)
+    'magic': (0, '<Q'), 'crc': (8, '<I'), 'version': (12, '<I'),
+    'compat': (16, '<Q'), 'ro_compat': (24, '<Q'), 'incompat': (32, '<Q'),
+    'block_size': (120, '<I'), 'state': (124, '<I'), 'blocks': (128, '<Q'),
+    'log_start': (136, '<Q'), 'log_blocks': (144, '<Q'),
+    'bitmap_start': (152, '<Q'), 'bitmap_blocks': (160, '<Q'),
+    'data_start': (168, '<Q'), 'generation': (176, '<Q'),
+    'ckpt_seq': (184, '<Q'), 'log_head': (192, '<Q'),
+    'inode_root': (200, '<Q'), 'inode_height': (208, '<I'),
+    'bitmap_copy': (212, '<I'), 'next_ino': (216, '<Q'),
+    'free_blocks': (224, '<Q'), 'inodes': (232, '<Q'),
+}
+MAGIC = {0x31534e534d534e4d: 8}  # the superblock's crc is at 8, others at 4
+
+
+def crc32c(data, table=[]):
+    if not table:
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+            table.append(c)
+    c = 0xFFFFFFFF
+    for b in data:
+        c = table[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+assert crc32c(b'123456789') == 0xE3069283
+
+
+class Image:
+    def __init__(self, path):
+        self.f = open(path, 'r+b')
+
+    def read(self, blk):
+        self.f.seek(blk * BS)
+        return bytearray(self.f.read(BS))
+
+    def write(self, blk, buf, fix_crc=True):
+        if fix_crc:
+            off = MAGIC.get(struct.unpack_from('<Q', buf, 0)[0], 4)
+            struct.pack_into('<I', buf, off, 0)
+            struct.pack_into('<I', buf, off, crc32c(bytes(buf)))
+        self.f.seek(blk * BS)
+        self.f.write(buf)
+
+    def sb(self, name):
+        off, fmt = SB_FIELDS[name]
+        return struct.unpack_from(fmt, self.read(0), off)[0]
+
+    def set_sb(self, name, value):
+        off, fmt = SB_FIELDS[name]
+        buf = self.read(0)
+        struct.pack_into(fmt, buf, off, value)
+        self.write(0, buf)
+
+    def set_bit(self, blk, on):
+        b = blk - self.sb('data_start')
+        bmb = (self.sb('bitmap_start') +
+               self.sb('bitmap_copy') * self.sb('bitmap_blocks') + b // BITS)
+        buf = self.read(bmb)
+        byte = 32 + (b % BITS) // 8
+        if on:
+            buf[byte] |= 1 << (b % 8)
+        else:
+            buf[byte] &= ~(1 << (b % 8)) & 0xFF
+        self.write(bmb, buf)
+
+    def next_free(self):
+        """The lowest data block that is free in the bitmap."""
+        blk = self.sb('data_start')
+        while True:
+            b = blk - self.sb('data_start')
+            bmb = (self.sb('bitmap_start') + self.sb('bitmap_copy') *
+                   self.sb('bitmap_blocks') + b // BITS)
+            if not self.read(bmb)[32 + (b % BITS) // 8] & (1 << (b % 8)):
+                return blk
+            blk += 1
+
+
+def node(owner, level, slots):
+    buf = bytearray(BS)
+    struct.pack_into('<IIQQQII', buf, 0, 0x444e534d, 0, owner, 0, 1,
+                     level, len(slots))
+    for s, v in slots.items():
+        struct.pack_into('<Q', buf, 64 + 8 * s, v)
+    return buf
+
+
+def addfile(img, ino, name, size, pages):
+    """A file in the checkpoint: inode, one leaf page map, data pages."""
+    alloc = []
+    for _ in range(2 + pages):
+        blk = img.next_free()
+        img.set_bit(blk, True)
+        alloc.append(blk)
+    iblk, leaf, data = alloc[0], alloc[1], alloc[2:]
+    for i, blk in enumerate(data):
+        img.write(blk, bytearray(os.urandom(BS)), fix_crc=False)
+    if pages:
+        img.write(leaf, node(ino, 0, dict(enumerate(data))))
+    else:
+        img.set_bit(leaf, False)
+    name = name.encode()
+    buf = bytearray(BS)
+    struct.pack_into('<IIQQIIIIQ', buf, 0, 0x4e49534d, 0, ino, 1,
+                     0o100644, 0, 0, 0, size)
+    struct.pack_into('<IQQQI', buf, 84, 1 if pages else 0,
+                     leaf if pages else 0, 0, pages, len(name))
+    buf[120:120 + len(name)] = name
+    img.write(iblk, buf)
+    root = img.sb('inode_root')
+    tree = img.read(root)
+    struct.pack_into('<Q', tree, 64 + 8 * ino, iblk)
+    struct.pack_into('<I', tree, 36, struct.unpack_from('<I', tree, 36)[0] + 1)
+    img.write(root, tree)
+    img.set_sb('inodes', img.sb('inodes') + 1)
+    img.set_sb('free_blocks', img.sb('free_blocks') - 2 - pages +
+               (0 if pages else 1))
+    img.set_sb('next_ino', max(img.sb('next_ino'), ino + 1))
+
+
+def entry(img, spec):
+    kind, ino, *a = spec.split(':')
+    ino = int(ino)
+    if kind == 'inode':
+        return struct.pack('<HHIQIIIIQQQQIIIIQ', 2, 88, 0, ino, int(a[0], 8),
+                           0, 0, 0, int(a[1]), 0, 0, 0, 0, 0, 0, 0, 0)
+    if kind == 'name':
+        n = a[0].encode()
+        pad = (len(n) + 7) // 8 * 8
+        return struct.pack('<HHIQII', 3, 24 + pad, 0, ino, len(n), 0) + \
+            n + bytes(pad - len(n))
+    if kind == 'data':
+        blk = int(a[1])
+        img.f.seek(blk * BS)
+        contents = img.f.read(BS)
+        return struct.pack('<HHIQQQII', 1, 40, 0, ino, int(a[0]), blk,
+                           crc32c(contents), 0)
+    if kind == 'unlink':
+        return struct.pack('<HHIQ', 4, 16, 0, ino)
+    if kind == 'trunc':
+        return struct.pack('<HHIQQQ', 5, 32, 0, ino, int(a[0]), int(a[1]))
+    raise SystemExit('unknown entry ' + spec)
+
+
+def log(img, seq, pos, specs):
+    """A one-block record at log block pos."""
+    payload = b''.join(entry(img, s) for s in specs)
+    buf = bytearray(BS)
+    img.f.seek(40)
+    uuid = img.f.read(16)
+    struct.pack_into('<IIQIIII', buf, 0, 0x474c534d, 0, seq, 0, 1,
+                     len(specs), len(payload))
+    buf[32:48] = uuid
+    buf[56:56 + len(payload)] = payload
+    img.write(img.sb('log_start') + pos, buf)
+
+
+def main(argv):
+    img = Image(argv[1])
+    cmd, a = argv[2], argv[3:]
+    if cmd == 'sb':
+        print(img.sb(a[0]))
+    elif cmd == 'flip':
+        buf = img.read(int(a[0]))
+        buf[int(a[1])] ^= 0x10
+        img.write(int(a[0]), buf, fix_crc=False)
+    elif cmd == 'set':
+        buf = img.read(int(a[0]))
+        struct.pack_into(a[2], buf, int(a[1]), int(a[3], 0))
+        img.write(int(a[0]), buf)
+    elif cmd == 'bit':
+        img.set_bit(int(a[0]), a[1] == '1')
+    elif cmd == 'addfile':
+        addfile(img, int(a[0]), a[1], int(a[2]), int(a[3]))
+    elif cmd == 'log':
+        log(img, int(a[0]), int(a[1]), a[2:])
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == '__main__':
+    main(sys.argv)

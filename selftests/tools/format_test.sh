@@ -232,6 +232,12 @@ inject log 2 1 inode:6:100600:0
 fsck_bad 'inode 6 has no name' "log creates a file with no name"
 inject log 2 1 inode:6:100600:0 name:6:alpha
 fsck_bad 'name "alpha" is used by more than one file' "log makes a duplicate name"
+inject log 2 1 inode:2:40755:8192
+fsck_bad 'INODE for inode 2: mode is not a regular' "log gives a file a directory's mode"
+inject log 2 1 inode:2:100644:4096
+fsck_bad 'inode 2 maps pages beyond its size 4096' "log shrinks a file without truncating"
+inject log 2 1 "data:9:0:$((ds + 300))"
+fsck_bad 'DATA for inode 9: no such file' "log writes to a file that does not exist"
 
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"

@@ -270,19 +270,14 @@ static void ref_page(struct msnap_fs *fs, void *ctx, uint64_t index,
 static const char *inode_attrs_bad(const struct msnap_inode *in,
 				   uint64_t ino)
 {
-	uint32_t type = ino == MSNAP_ROOT_INO ? S_IFDIR : S_IFREG;
+	const char *bad = msnap_attrs_bad(ino, le32(in->mode),
+					  le32(in->flags), le64(in->size),
+					  le32(in->atime_nsec),
+					  le32(in->mtime_nsec),
+					  le32(in->ctime_nsec));
 
-	if ((le32(in->mode) & ~MSNAP_MODE_PERM) != type)
-		return ino == MSNAP_ROOT_INO ? "mode is not a directory's" :
-					       "mode is not a regular file's";
-	if (le32(in->flags) & ~MSNAP_INODE_HAS_ADDR)
-		return "unknown flags";
-	if (le64(in->size) > MSNAP_MAX_FILE_SIZE)
-		return "size too large";
-	if (le32(in->atime_nsec) >= 1000000000 ||
-	    le32(in->mtime_nsec) >= 1000000000 ||
-	    le32(in->ctime_nsec) >= 1000000000)
-		return "nanoseconds out of range";
+	if (bad)
+		return bad;
 	if (ino == MSNAP_ROOT_INO) {
 		if (in->name_len || in->map_root || in->blocks)
 			return "root directory with a name or pages";

@@ -489,6 +489,31 @@ bool msnap_tree_any(struct msnap_fs *fs, uint64_t root, uint32_t height,
 	return any_node(fs, root, height - 1, 0, lo, hi);
 }
 
+/* ---- inodes ---------------------------------------------------------- */
+
+/*
+ * The attributes an inode block and a log INODE entry share, checked
+ * alike: a reason, or NULL when they are fine.
+ */
+const char *msnap_attrs_bad(uint64_t ino, uint32_t mode, uint32_t flags,
+			    uint64_t size, uint32_t atime_nsec,
+			    uint32_t mtime_nsec, uint32_t ctime_nsec)
+{
+	uint32_t type = ino == MSNAP_ROOT_INO ? S_IFDIR : S_IFREG;
+
+	if ((mode & ~MSNAP_MODE_PERM) != type)
+		return ino == MSNAP_ROOT_INO ? "mode is not a directory's" :
+					       "mode is not a regular file's";
+	if (flags & ~MSNAP_INODE_HAS_ADDR)
+		return "unknown flags";
+	if (size > MSNAP_MAX_FILE_SIZE)
+		return "size too large";
+	if (atime_nsec >= 1000000000 || mtime_nsec >= 1000000000 ||
+	    ctime_nsec >= 1000000000)
+		return "nanoseconds out of range";
+	return NULL;
+}
+
 /* ---- names ----------------------------------------------------------- */
 
 /* A name in the root directory: 1..255 bytes, no '/', no NUL, not . or .. */

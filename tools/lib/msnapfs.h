@@ -146,6 +146,9 @@ bool msnap_tree_any(struct msnap_fs *fs, uint64_t root, uint32_t height,
 
 /* ---- inodes ---------------------------------------------------------- */
 
+const char *msnap_attrs_bad(uint64_t ino, uint32_t mode, uint32_t flags,
+			    uint64_t size, uint32_t atime_nsec,
+			    uint32_t mtime_nsec, uint32_t ctime_nsec);
 bool msnap_name_ok(const char *name, uint32_t len);
 
 /* One file of the model; the page map is the checkpoint tree (keys below

@@ -257,33 +257,18 @@ static int apply_data(struct msnap_fs *fs, struct record *r,
 	return 0;
 }
 
-static const char *inode_attrs_bad(uint64_t ino,
-				   const struct msnap_entry_inode *e)
-{
-	uint32_t mode = le32(e->mode);
-	uint32_t type = ino == MSNAP_ROOT_INO ? 0040000 : 0100000;
-
-	if ((mode & ~MSNAP_MODE_PERM) != type)
-		return "bad mode";
-	if (le32(e->flags) & ~MSNAP_INODE_HAS_ADDR)
-		return "unknown flags";
-	if (le64(e->size) > MSNAP_MAX_FILE_SIZE)
-		return "size too large";
-	if (le32(e->atime_nsec) >= 1000000000 ||
-	    le32(e->mtime_nsec) >= 1000000000 ||
-	    le32(e->ctime_nsec) >= 1000000000)
-		return "bad nanoseconds";
-	return NULL;
-}
-
 static int apply_inode(struct msnap_fs *fs, struct record *r,
 		       const struct msnap_entry_inode *e)
 {
 	uint64_t ino = le64(e->hdr.ino);
 	struct msnap_file *f;
-	const char *bad = ino ? inode_attrs_bad(ino, e) : "inode number 0";
+	const char *bad = "inode number 0";
 	char why[96];
 
+	if (ino)
+		bad = msnap_attrs_bad(ino, le32(e->mode), le32(e->flags),
+				      le64(e->size), le32(e->atime_nsec),
+				      le32(e->mtime_nsec), le32(e->ctime_nsec));
 	if (bad) {
 		snprintf(why, sizeof(why), "INODE for inode %llu: %s",
 			 ULL(ino), bad);

@@ -350,7 +350,11 @@ static void check_inode(struct msnap_fs *fs, void *ctx, uint64_t ino,
 	snprintf(what, sizeof(what), "inode %llu", ULL(ino));
 	if (!ref_block(c, blk, what) || msnap_fs_read(fs, blk, &in))
 		return;
-	if (!ino || ino >= le64(fs->sb.next_ino)) {
+	if (!ino) {
+		msnap_problem(fs, "inode tree: key 0 maps block %llu", ULL(blk));
+		return;
+	}
+	if (ino >= le64(fs->sb.next_ino)) {
 		msnap_problem(fs, "inode %llu (block %llu): number not below next_ino %llu",
 			      ULL(ino), ULL(blk), ULL(le64(fs->sb.next_ino)));
 		return;

@@ -116,12 +116,17 @@ static const char *log_block_bad(struct msnap_fs *fs,
 static int read_record(struct msnap_fs *fs, struct record *r)
 {
 	uint64_t lblocks = fs->g.log_blocks, blk;
+	uint32_t i, cap = 1;
 	const char *bad;
-	uint32_t i;
 
+	/* Grown as blocks prove valid, not sized by an untrusted count. */
 	r->b = msnap_alloc(sizeof(*r->b));
 	r->count = 0;
 	for (i = 0; i == 0 || i < r->count; i++) {
+		if (i == cap) {
+			cap = cap * 2 < r->count ? cap * 2 : r->count;
+			r->b = msnap_realloc(r->b, cap * sizeof(*r->b));
+		}
 		blk = fs->g.log_start + (r->pos + i) % lblocks;
 		if (msnap_fs_read(fs, blk, &r->b[i]))
 			return -1;
@@ -132,10 +137,8 @@ static int read_record(struct msnap_fs *fs, struct record *r)
 				 bad);
 			return 0;
 		}
-		if (!i) {
+		if (!i)
 			r->count = le32(r->b[0].count);
-			r->b = msnap_realloc(r->b, r->count * sizeof(*r->b));
-		}
 	}
 	return 1;
 }

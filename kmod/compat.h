@@ -8,5 +8,114 @@
 #define _MEMSNAP_COMPAT_H
 
 #include <linux/version.h>
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/bio.h>
+#include <linux/crc32.h>
+
+#if KERNEL_VERSION(6, 12, 0) <= LINUX_VERSION_CODE
+#define MSNAP_K612	1
+#else
+#define MSNAP_K612	0
+#endif
+
+/*
+ * Inode operations take a user namespace in 6.1, an idmap in 6.12; page
+ * cache lookup flags are an int in 6.1, an fgf_t in 6.12.
+ */
+#if MSNAP_K612
+#define msnap_idmap_t		struct mnt_idmap
+#define msnap_fgf_t		fgf_t
+#else
+#define msnap_idmap_t		struct user_namespace
+#define msnap_fgf_t		int
+#endif
+
+static inline void msnap_fillattr(msnap_idmap_t *idmap, u32 request_mask,
+				  struct inode *inode, struct kstat *stat)
+{
+#if MSNAP_K612
+	generic_fillattr(idmap, request_mask, inode, stat);
+#else
+	generic_fillattr(idmap, inode, stat);
+#endif
+}
+
+/* Timestamps: 6.12 has accessors only; 6.1.192 has the ctime ones. */
+#if !MSNAP_K612
+static inline struct timespec64 inode_get_atime(const struct inode *inode)
+{
+	return inode->i_atime;
+}
+
+static inline struct timespec64 inode_get_mtime(const struct inode *inode)
+{
+	return inode->i_mtime;
+}
+
+static inline void inode_set_atime_to_ts(struct inode *inode,
+					 struct timespec64 ts)
+{
+	inode->i_atime = ts;
+}
+
+static inline void inode_set_mtime_to_ts(struct inode *inode,
+					 struct timespec64 ts)
+{
+	inode->i_mtime = ts;
+}
+#endif
+
+/*
+ * ->write_begin hands back a page in 6.1 and a folio in 6.12; memsnap
+ * uses order-0 folios only, so the page is the folio's.
+ */
+#if MSNAP_K612
+#define MSNAP_WB_ARG		struct folio **msnap_foliop
+#define MSNAP_WE_ARG		struct folio *msnap_folio_arg
+#define msnap_wb_return(f)	(*msnap_foliop = (f))
+#define msnap_we_folio()	(msnap_folio_arg)
+#define msnap_splice_read	filemap_splice_read
+#else
+#define MSNAP_WB_ARG		struct page **msnap_pagep
+#define MSNAP_WE_ARG		struct page *msnap_page_arg
+#define msnap_wb_return(f)	(*msnap_pagep = &(f)->page)
+#define msnap_we_folio()	page_folio(msnap_page_arg)
+#define msnap_splice_read	generic_file_splice_read
+#endif
+
+/* A page cache lookup that returns an ERR_PTR on failure, as 6.12 does. */
+static inline struct folio *msnap_get_folio(struct address_space *mapping,
+					    pgoff_t index, msnap_fgf_t fgp,
+					    gfp_t gfp)
+{
+	struct folio *folio = __filemap_get_folio(mapping, index, fgp, gfp);
+
+#if !MSNAP_K612
+	if (!folio)
+		return ERR_PTR((fgp & FGP_CREAT) ? -ENOMEM : -ENOENT);
+#endif
+	return folio;
+}
+
+/* bio_add_folio() is not exported in 6.1. */
+static inline bool msnap_bio_add_folio(struct bio *bio, struct folio *folio)
+{
+	return bio_add_page(bio, &folio->page, PAGE_SIZE, 0) == PAGE_SIZE;
+}
+
+#if !MSNAP_K612
+static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
+{
+	vma->vm_flags |= flags;
+}
+#endif
+
+/* Standard CRC32C (seed ~0, result inverted), built into both kernels. */
+static inline u32 msnap_crc32c(const void *p, size_t len)
+{
+	return ~__crc32c_le(~0U, p, len);
+}
 
 #endif /* _MEMSNAP_COMPAT_H */

@@ -3,17 +3,308 @@
  * memsnap: a data single level store.
  *
  * Private header of the memsnap module, laid out as: constants, in-memory
- * structures, accessors, on-disk helpers, print wrappers, prototypes.
+ * structures, accessors, small helpers, print wrappers, prototypes grouped
+ * per file.  The on-disk format is in include/uapi/linux/memsnap.h.
  */
 #ifndef _MEMSNAP_H
 #define _MEMSNAP_H
 
 #include <linux/fs.h>
+#include <linux/mutex.h>
+#include <linux/rwsem.h>
+#include <linux/spinlock.h>
+#include <linux/xarray.h>
+#include <linux/workqueue.h>
 #include <uapi/linux/memsnap.h>
 
 #include "compat.h"
 
+/* Largest file: 16 TiB. */
+#define MSNAP_MAX_FILE_SIZE		BIT_ULL(44)
+/* Namespace changes become durable within this many seconds by default. */
+#define MSNAP_DEFAULT_COMMIT_SECS	5
+/* A commit record may use at most this fraction of the log. */
+#define MSNAP_RECORD_MAX_DIV		4
+/* Checkpoint once the log is this full (numerator over 4). */
+#define MSNAP_LOG_HIGH_QUARTERS		2
+
+/*
+ * Allocator.  Two bitmaps over the data area, one bit per block:
+ *  - used:   blocks that may not be handed out (in use, or released but
+ *            still referenced by the last durable checkpoint or by an
+ *            open unlinked file);
+ *  - ondisk: the allocation state the log describes, i.e. what the next
+ *            checkpoint writes.
+ * A block released by commit N is cleared in ondisk at once but stays in
+ * used until a checkpoint covering N is durable (DESIGN.md, reuse pitfall).
+ */
+struct msnap_alloc {
+	spinlock_t	lock;		/* guards everything below */
+	unsigned long	*used;
+	unsigned long	*ondisk;
+	unsigned long	*dirty[2];	/* bitmap blocks to write, per copy */
+	u64		nbits;		/* data blocks */
+	u64		nfree;		/* zero bits in used */
+	u64		ondisk_free;	/* zero bits in ondisk */
+	u64		cursor;		/* next-fit allocation cursor */
+	struct xarray	pending;	/* released, awaiting a checkpoint */
+};
+
+/* Metadata buffers written together and then waited for. */
+struct msnap_bh_batch {
+	struct buffer_head	**bhs;
+	unsigned int		nr;
+	unsigned int		cap;
+};
+
+/* Per-filesystem state. */
+struct msnap_sb_info {
+	struct super_block	*sb;
+	/* Geometry, from the superblock; constant while mounted. */
+	u64			blocks;
+	u64			log_start;
+	u64			log_blocks;
+	u64			bitmap_start;
+	u64			bitmap_blocks;
+	u64			data_start;
+	u8			uuid[16];
+	char			label[MSNAP_LABEL_MAX];
+	u64			mkfs_time;
+	unsigned int		commit_secs;	/* mount option commit= */
+	bool			mounted;	/* fill_super succeeded */
+
+	/*
+	 * commit_mutex serialises commits, checkpoints and every change of
+	 * the fields below it.  Lock order: commit_mutex, then snap_lock,
+	 * then a folio lock, then alloc.lock.
+	 */
+	struct mutex		commit_mutex;
+	u64			next_seq;	/* sequence of the next commit */
+	u64			log_head;	/* first block of the live log */
+	u64			log_used;	/* live log blocks */
+	u64			ckpt_seq;
+	u64			generation;	/* of the newest superblock */
+	int			sb_slot;	/* 0: A is newest, 1: B */
+	int			bitmap_copy;	/* copy the newest ckpt wrote */
+	u64			inode_root;
+	u32			inode_height;
+	struct xarray		ino_changes;	/* ino -> inode block, 0: gone */
+	struct list_head	ckpt_list;	/* inodes changed since ckpt */
+	struct list_head	live_list;	/* files in the namespace */
+	int			error;		/* first IO error; then read-only */
+
+	/*
+	 * Writers (page_mkwrite, write_begin..write_end) hold snap_lock
+	 * shared; a persist holds it exclusive while it snapshots pages, so
+	 * the snapshot is one point in time.
+	 */
+	struct rw_semaphore	snap_lock;
+
+	/*
+	 * Namespace entries not yet in a commit record; commit_mutex guards.
+	 * Namespace operations hold commit_mutex while they change the
+	 * in-memory state and queue their entry, so that a checkpoint
+	 * (which includes that state and drops the queue) sees both or
+	 * neither.
+	 */
+	void			*ns_buf;
+	size_t			ns_len;
+	size_t			ns_cap;
+	struct delayed_work	flush_work;
+
+	spinlock_t		ino_lock;	/* guards next_ino, inodes */
+	u64			next_ino;
+	u64			inodes;
+
+	struct msnap_alloc	alloc;
+};
+
+/* Per-inode state. */
+struct msnap_inode_info {
+	struct inode		vfs_inode;
+	/* The checkpointed page map and inode block; commit_mutex. */
+	u64			map_root;
+	u32			map_height;
+	u64			inode_block;
+	/* Page map changes since the checkpoint: index -> block, 0 hole. */
+	struct xarray		overlay;
+	/* Pages written since the last persist: index -> writer's pid. */
+	struct xarray		dirty;
+	u64			nblocks;	/* mapped pages; commit_mutex */
+	u64			disk_size;	/* persisted size; commit_mutex */
+	u64			preferred_addr;
+	u32			flags;		/* MSNAP_INODE_* */
+	bool			unlinked;	/* commit_mutex */
+	bool			released;	/* blocks already released */
+	struct list_head	ckpt_entry;	/* on ckpt_list; commit_mutex */
+	struct list_head	live_entry;	/* on live_list; commit_mutex */
+	char			name[MSNAP_NAME_MAX + 1];
+};
+
+static inline struct msnap_sb_info *MSNAP_SB(struct super_block *sb)
+{
+	return sb->s_fs_info;
+}
+
+static inline struct msnap_inode_info *MSNAP_I(struct inode *inode)
+{
+	return container_of(inode, struct msnap_inode_info, vfs_inode);
+}
+
+static inline sector_t msnap_sector(u64 block)
+{
+	return block << (MSNAP_BLOCK_SHIFT - SECTOR_SHIFT);
+}
+
+static inline bool msnap_is_data_block(struct msnap_sb_info *sbi, u64 block)
+{
+	return block >= sbi->data_start && block < sbi->blocks;
+}
+
+/* CRC32C of a 4 KiB metadata block whose __le32 crc field is at @crc. */
+static inline u32 msnap_block_crc(void *block, __le32 *crc)
+{
+	__le32 saved = *crc;
+	u32 sum;
+
+	*crc = 0;
+	sum = msnap_crc32c(block, MSNAP_BLOCK_SIZE);
+	*crc = saved;
+	return sum;
+}
+
+static inline void msnap_set_crc(void *block, __le32 *crc)
+{
+	*crc = 0;
+	*crc = cpu_to_le32(msnap_crc32c(block, MSNAP_BLOCK_SIZE));
+}
+
+static inline bool msnap_crc_ok(void *block, __le32 *crc)
+{
+	return le32_to_cpu(*crc) == msnap_block_crc(block, crc);
+}
+
+/* Print wrappers: every message names the device. */
+#define msnap_err(sb, fmt, ...)						\
+	pr_err("memsnap (%s): " fmt "\n", (sb)->s_id, ##__VA_ARGS__)
+#define msnap_warn(sb, fmt, ...)					\
+	pr_warn("memsnap (%s): " fmt "\n", (sb)->s_id, ##__VA_ARGS__)
+#define msnap_info(sb, fmt, ...)					\
+	pr_info("memsnap (%s): " fmt "\n", (sb)->s_id, ##__VA_ARGS__)
+
+/* A commit record under construction. */
+struct msnap_record {
+	struct page	**pages;	/* one per log block */
+	unsigned int	nr;		/* blocks started */
+	unsigned int	cap;
+	unsigned int	used;		/* payload bytes in the last block */
+	unsigned int	entries;	/* entries in the last block */
+	unsigned int	max_blocks;
+};
+
+/* Block IO in flight, waited for together. */
+struct msnap_io {
+	atomic_t		pending;
+	struct completion	done;
+	int			error;
+};
+
 /* super.c */
 extern struct file_system_type memsnap_fs_type;
+void msnap_fs_error(struct super_block *sb, int err, const char *what);
+int msnap_write_super(struct super_block *sb);
+
+/* inode.c */
+extern const struct inode_operations msnap_dir_inode_operations;
+extern const struct inode_operations msnap_file_inode_operations;
+struct inode *msnap_iget(struct super_block *sb, u64 ino, u64 block);
+struct inode *msnap_new_inode(struct super_block *sb, u64 ino, umode_t mode);
+void msnap_fill_disk_inode(struct inode *inode, struct msnap_inode *di);
+void msnap_mark_ckpt(struct inode *inode);
+void msnap_unpin_all(struct super_block *sb);
+int msnap_init_inode_cache(void);
+void msnap_destroy_inode_cache(void);
+struct inode *msnap_alloc_inode(struct super_block *sb);
+void msnap_free_inode(struct inode *inode);
+void msnap_evict_inode(struct inode *inode);
+
+/* file.c */
+extern const struct file_operations msnap_file_operations;
+extern const struct file_operations msnap_dir_operations;
+void msnap_track_dirty(struct inode *inode, pgoff_t index);
+int msnap_zero_tail(struct inode *inode, loff_t from);
+extern const struct address_space_operations msnap_aops;
+
+/* tree.c */
+int msnap_tree_lookup(struct super_block *sb, u64 root, u32 height,
+		      u64 owner, u64 key, u64 *val);
+typedef int (*msnap_tree_fn)(struct super_block *sb, u64 key, u64 val,
+			     void *arg);
+int msnap_tree_walk(struct super_block *sb, u64 root, u32 height, u64 owner,
+		    u64 start, msnap_tree_fn fn, msnap_tree_fn node_fn,
+		    void *arg);
+int msnap_tree_update_batch(struct super_block *sb, u64 owner, u64 *root,
+			    u32 *height, struct xarray *changes,
+			    struct msnap_bh_batch *batch);
+
+/* alloc.c */
+int msnap_alloc_init(struct msnap_sb_info *sbi);
+void msnap_alloc_destroy(struct msnap_sb_info *sbi);
+int msnap_alloc_load(struct super_block *sb, int copy);
+int msnap_alloc_blocks(struct msnap_sb_info *sbi, u64 count, u64 *blocks,
+		       bool reserve_ok);
+int msnap_alloc_mark(struct msnap_sb_info *sbi, u64 block);
+void msnap_alloc_unmark(struct msnap_sb_info *sbi, u64 block);
+void msnap_release_ondisk(struct msnap_sb_info *sbi, u64 block);
+int msnap_release_used(struct msnap_sb_info *sbi, u64 block);
+void msnap_release_pending(struct msnap_sb_info *sbi);
+u64 msnap_free_blocks(struct msnap_sb_info *sbi);
+u64 msnap_ondisk_free_blocks(struct msnap_sb_info *sbi);
+u64 msnap_reserved_blocks(struct msnap_sb_info *sbi);
+int msnap_write_bitmap(struct super_block *sb, int copy,
+		       struct msnap_bh_batch *batch);
+
+/* log.c */
+void msnap_io_init(struct msnap_io *io);
+int msnap_io_wait(struct msnap_io *io);
+void msnap_submit_pages(struct super_block *sb, u64 block, struct page **pages,
+			unsigned int nr, blk_opf_t opf, struct msnap_io *io);
+void msnap_bh_queue(struct msnap_bh_batch *batch, struct buffer_head *bh);
+int msnap_bh_wait(struct msnap_bh_batch *batch);
+struct buffer_head *msnap_bh_new(struct super_block *sb, u64 block);
+int msnap_record_init(struct msnap_sb_info *sbi, struct msnap_record *rec);
+void msnap_record_free(struct msnap_record *rec);
+void *msnap_record_add(struct msnap_record *rec, enum msnap_entry_type type,
+		       u64 ino, size_t len);
+int msnap_record_write(struct super_block *sb, struct msnap_record *rec,
+		       struct msnap_io *io);
+void msnap_record_done(struct msnap_sb_info *sbi, struct msnap_record *rec);
+unsigned int msnap_record_blocks(struct msnap_record *rec);
+int msnap_ns_log(struct msnap_sb_info *sbi, enum msnap_entry_type type,
+		 struct inode *inode);
+int msnap_ns_room(struct msnap_sb_info *sbi);
+int msnap_ns_drain(struct msnap_sb_info *sbi, struct msnap_record *rec);
+int msnap_log_make_room(struct super_block *sb, unsigned int blocks);
+int msnap_commit_ns(struct super_block *sb);
+int msnap_commit_record(struct super_block *sb, struct msnap_record *rec,
+			struct page **data, u64 *blocks, unsigned int ndata);
+void msnap_flush_work(struct work_struct *work);
+void msnap_entry_inode_fill(struct inode *inode, struct msnap_entry_inode *e);
+
+/* map.c */
+int msnap_map_lookup(struct inode *inode, pgoff_t index, u64 *block);
+int msnap_map_set(struct inode *inode, pgoff_t index, u64 block);
+int msnap_map_truncate(struct inode *inode, pgoff_t first);
+int msnap_map_release_all(struct inode *inode, bool ondisk);
+void msnap_inode_unlinked(struct inode *inode);
+
+/* persist.c */
+int msnap_persist_inode(struct inode *inode);
+
+/* checkpoint.c */
+int msnap_checkpoint(struct super_block *sb);
+
+/* recovery.c */
+int msnap_load(struct super_block *sb);
 
 #endif /* _MEMSNAP_H */

@@ -1,36 +1,315 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * memsnap: filesystem type registration and module entry points.
+ * memsnap: the filesystem type, mounting, superblock writes, statfs, sync
+ * and module entry points.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/backing-dev.h>
+#include <linux/blkdev.h>
+#include <linux/buffer_head.h>
+#include <linux/fs_context.h>
+#include <linux/fs_parser.h>
 #include <linux/module.h>
-#include <linux/fs.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/statfs.h>
 
 #include "memsnap.h"
 
-static int memsnap_init_fs_context(struct fs_context *fc)
+/*
+ * The one function that handles runtime errors: the first IO error (or
+ * inconsistency found while running) makes the filesystem refuse every
+ * further change, so nothing half-done ever reaches the disk.
+ */
+void msnap_fs_error(struct super_block *sb, int err, const char *what)
 {
-	return -EOPNOTSUPP;
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+
+	if (sbi->error)
+		return;
+	sbi->error = err;
+	msnap_err(sb, "error %d while %s: refusing further changes (unmount and run fsck.memsnap)",
+		  err, what);
+}
+
+/* Write the checkpoint's superblock over the older one, durably. */
+int msnap_write_super(struct super_block *sb)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	int slot = 1 - sbi->sb_slot;
+	struct buffer_head *bh;
+	struct msnap_super *ds;
+	int err;
+
+	bh = msnap_bh_new(sb, slot);
+	if (!bh)
+		return -ENOMEM;
+	ds = (void *)bh->b_data;
+	ds->magic = cpu_to_le64(MSNAP_SB_MAGIC);
+	ds->version = cpu_to_le32(MSNAP_VERSION);
+	memcpy(ds->uuid, sbi->uuid, sizeof(ds->uuid));
+	memcpy(ds->label, sbi->label, sizeof(ds->label));
+	ds->block_size = cpu_to_le32(MSNAP_BLOCK_SIZE);
+	ds->blocks = cpu_to_le64(sbi->blocks);
+	ds->log_start = cpu_to_le64(sbi->log_start);
+	ds->log_blocks = cpu_to_le64(sbi->log_blocks);
+	ds->bitmap_start = cpu_to_le64(sbi->bitmap_start);
+	ds->bitmap_blocks = cpu_to_le64(sbi->bitmap_blocks);
+	ds->data_start = cpu_to_le64(sbi->data_start);
+	ds->generation = cpu_to_le64(sbi->generation + 1);
+	ds->ckpt_seq = cpu_to_le64(sbi->ckpt_seq);
+	ds->log_head = cpu_to_le64(sbi->log_head);
+	ds->inode_root = cpu_to_le64(sbi->inode_root);
+	ds->inode_height = cpu_to_le32(sbi->inode_height);
+	ds->bitmap_copy = cpu_to_le32(1 - sbi->bitmap_copy);
+	ds->next_ino = cpu_to_le64(sbi->next_ino);
+	ds->free_blocks = cpu_to_le64(msnap_ondisk_free_blocks(sbi));
+	ds->inodes = cpu_to_le64(sbi->inodes);
+	ds->mkfs_time = cpu_to_le64(sbi->mkfs_time);
+	ds->ckpt_time = cpu_to_le64(ktime_get_real_seconds());
+	msnap_set_crc(ds, &ds->crc);
+	mark_buffer_dirty(bh);
+	err = __sync_dirty_buffer(bh, REQ_SYNC | REQ_PREFLUSH | REQ_FUA);
+	brelse(bh);
+	if (err)
+		return err;
+	sbi->generation++;
+	sbi->sb_slot = slot;
+	sbi->bitmap_copy = 1 - sbi->bitmap_copy;
+	return 0;
+}
+
+static int msnap_statfs(struct dentry *dentry, struct kstatfs *buf)
+{
+	struct super_block *sb = dentry->d_sb;
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	u64 free = msnap_free_blocks(sbi), keep = msnap_reserved_blocks(sbi);
+	u64 id[2];
+
+	buf->f_type = MEMSNAP_SUPER_MAGIC;
+	buf->f_bsize = MSNAP_BLOCK_SIZE;
+	buf->f_frsize = MSNAP_BLOCK_SIZE;
+	buf->f_blocks = sbi->alloc.nbits;
+	buf->f_bfree = free;
+	buf->f_bavail = free > keep ? free - keep : 0;
+	buf->f_files = sbi->inodes + buf->f_bavail;
+	buf->f_ffree = buf->f_bavail;
+	buf->f_namelen = MSNAP_NAME_MAX;
+	memcpy(id, sbi->uuid, sizeof(id));
+	buf->f_fsid = u64_to_fsid(id[0] ^ id[1]);
+	return 0;
+}
+
+/* syncfs(2), sync(2) and unmount: namespace entries, then a checkpoint. */
+static int msnap_sync_fs(struct super_block *sb, int wait)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	int err;
+
+	if (!wait || sb_rdonly(sb) || !sbi->mounted)
+		return 0;
+	mutex_lock(&sbi->commit_mutex);
+	err = msnap_commit_ns(sb);
+	if (!err)
+		err = msnap_checkpoint(sb);
+	mutex_unlock(&sbi->commit_mutex);
+	return err;
+}
+
+static void msnap_put_super(struct super_block *sb)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+
+	cancel_delayed_work_sync(&sbi->flush_work);
+}
+
+static int msnap_show_options(struct seq_file *m, struct dentry *root)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(root->d_sb);
+
+	if (sbi->commit_secs != MSNAP_DEFAULT_COMMIT_SECS)
+		seq_printf(m, ",commit=%u", sbi->commit_secs);
+	return 0;
+}
+
+static const struct super_operations msnap_super_ops = {
+	.alloc_inode	= msnap_alloc_inode,
+	.free_inode	= msnap_free_inode,
+	.evict_inode	= msnap_evict_inode,
+	.put_super	= msnap_put_super,
+	.sync_fs	= msnap_sync_fs,
+	.statfs		= msnap_statfs,
+	.show_options	= msnap_show_options,
+};
+
+/* Mount options. */
+enum { MSNAP_OPT_COMMIT };
+
+static const struct fs_parameter_spec msnap_fs_parameters[] = {
+	fsparam_u32("commit", MSNAP_OPT_COMMIT),
+	{}
+};
+
+struct msnap_fs_context {
+	unsigned int	commit_secs;
+};
+
+static int msnap_parse_param(struct fs_context *fc, struct fs_parameter *param)
+{
+	struct msnap_fs_context *ctx = fc->fs_private;
+	struct fs_parse_result result;
+	int opt;
+
+	opt = fs_parse(fc, msnap_fs_parameters, param, &result);
+	if (opt < 0)
+		return opt;
+	switch (opt) {
+	case MSNAP_OPT_COMMIT:
+		if (result.uint_32 < 1 || result.uint_32 > 3600)
+			return invalfc(fc, "commit must be 1..3600 seconds");
+		ctx->commit_secs = result.uint_32;
+		break;
+	}
+	return 0;
+}
+
+static struct msnap_sb_info *msnap_sbi_alloc(struct super_block *sb)
+{
+	struct msnap_sb_info *sbi = kzalloc(sizeof(*sbi), GFP_KERNEL);
+
+	if (!sbi)
+		return NULL;
+	sbi->sb = sb;
+	mutex_init(&sbi->commit_mutex);
+	init_rwsem(&sbi->snap_lock);
+	spin_lock_init(&sbi->ino_lock);
+	xa_init(&sbi->ino_changes);
+	INIT_LIST_HEAD(&sbi->ckpt_list);
+	INIT_LIST_HEAD(&sbi->live_list);
+	INIT_DELAYED_WORK(&sbi->flush_work, msnap_flush_work);
+	return sbi;
+}
+
+static int msnap_fill_super(struct super_block *sb, struct fs_context *fc)
+{
+	struct msnap_fs_context *ctx = fc->fs_private;
+	struct msnap_sb_info *sbi;
+	int err;
+
+	sbi = msnap_sbi_alloc(sb);
+	if (!sbi)
+		return -ENOMEM;
+	sb->s_fs_info = sbi;
+	sbi->commit_secs = ctx->commit_secs;
+	if (!sb_set_blocksize(sb, MSNAP_BLOCK_SIZE)) {
+		msnap_err(sb, "device does not support 4 KiB blocks");
+		return -EINVAL;
+	}
+	sb->s_magic = MEMSNAP_SUPER_MAGIC;
+	sb->s_op = &msnap_super_ops;
+	sb->s_maxbytes = MSNAP_MAX_FILE_SIZE;
+	sb->s_time_gran = 1;
+	/*
+	 * Region pages are never written back: give the filesystem its own
+	 * bdi without writeback capability instead of the device's.
+	 */
+	bdi_put(sb->s_bdi);
+	sb->s_bdi = &noop_backing_dev_info;
+	err = super_setup_bdi(sb);
+	if (err)
+		return err;
+	sb->s_bdi->capabilities = 0;
+	err = msnap_load(sb);
+	if (err)
+		return err;
+	sbi->mounted = true;
+	return 0;
+}
+
+static int msnap_get_tree(struct fs_context *fc)
+{
+	return get_tree_bdev(fc, msnap_fill_super);
+}
+
+static int msnap_reconfigure(struct fs_context *fc)
+{
+	struct super_block *sb = fc->root->d_sb;
+	struct msnap_fs_context *ctx = fc->fs_private;
+
+	sync_filesystem(sb);
+	MSNAP_SB(sb)->commit_secs = ctx->commit_secs;
+	return 0;
+}
+
+static void msnap_free_fc(struct fs_context *fc)
+{
+	kfree(fc->fs_private);
+}
+
+static const struct fs_context_operations msnap_context_ops = {
+	.parse_param	= msnap_parse_param,
+	.get_tree	= msnap_get_tree,
+	.reconfigure	= msnap_reconfigure,
+	.free		= msnap_free_fc,
+};
+
+static int msnap_init_fs_context(struct fs_context *fc)
+{
+	struct msnap_fs_context *ctx = kzalloc(sizeof(*ctx), GFP_KERNEL);
+
+	if (!ctx)
+		return -ENOMEM;
+	ctx->commit_secs = MSNAP_DEFAULT_COMMIT_SECS;
+	fc->fs_private = ctx;
+	fc->ops = &msnap_context_ops;
+	return 0;
+}
+
+static void msnap_kill_sb(struct super_block *sb)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+
+	if (sbi && sbi->mounted)
+		msnap_sync_fs(sb, 1);
+	if (sb->s_root)
+		msnap_unpin_all(sb);
+	kill_block_super(sb);
+	if (sbi) {
+		cancel_delayed_work_sync(&sbi->flush_work);
+		msnap_alloc_destroy(sbi);
+		xa_destroy(&sbi->ino_changes);
+		kfree(sbi->ns_buf);
+		kfree(sbi);
+	}
 }
 
 struct file_system_type memsnap_fs_type = {
 	.owner			= THIS_MODULE,
 	.name			= MEMSNAP_FS_NAME,
-	.init_fs_context	= memsnap_init_fs_context,
-	.kill_sb		= kill_block_super,
+	.init_fs_context	= msnap_init_fs_context,
+	.parameters		= msnap_fs_parameters,
+	.kill_sb		= msnap_kill_sb,
 	.fs_flags		= FS_REQUIRES_DEV,
 };
 MODULE_ALIAS_FS(MEMSNAP_FS_NAME);
 
 static int __init memsnap_init(void)
 {
-	return register_filesystem(&memsnap_fs_type);
+	int err = msnap_init_inode_cache();
+
+	if (err)
+		return err;
+	err = register_filesystem(&memsnap_fs_type);
+	if (err)
+		msnap_destroy_inode_cache();
+	return err;
 }
 
 static void __exit memsnap_exit(void)
 {
 	unregister_filesystem(&memsnap_fs_type);
+	msnap_destroy_inode_cache();
 }
 
 module_init(memsnap_init);

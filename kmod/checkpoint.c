@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * memsnap: metadata checkpoints.
+ *
+ * A checkpoint folds everything committed so far into the on-disk trees,
+ * copy-on-write and writing only what changed: new nodes for the changed
+ * parts of each changed file's page map, a new inode block per changed
+ * file, new inode tree nodes, and the bitmap blocks that changed since
+ * the copy being written was last written.  Then it flips to the other
+ * superblock with PREFLUSH|FUA.  Only after that are the blocks the old
+ * checkpoint and the replayed log referenced given back to the allocator.
+ * Commits wait (commit_mutex), so the checkpoint covers exactly the
+ * commits before it and the log restarts empty.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/buffer_head.h>
+
+#include "memsnap.h"
+
+static int msnap_ckpt_inode(struct super_block *sb, struct inode *inode,
+			    struct msnap_bh_batch *batch)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	struct buffer_head *bh;
+	u64 block;
+	int err;
+
+	err = msnap_tree_update_batch(sb, inode->i_ino, &mi->map_root,
+				      &mi->map_height, &mi->overlay, batch);
+	if (err)
+		return err;
+	xa_destroy(&mi->overlay);
+	err = msnap_alloc_blocks(sbi, 1, &block, true);
+	if (err)
+		return err;
+	bh = msnap_bh_new(sb, block);
+	if (!bh)
+		return -ENOMEM;
+	msnap_fill_disk_inode(inode, (void *)bh->b_data);
+	((struct msnap_inode *)bh->b_data)->generation =
+		cpu_to_le64(sbi->generation + 1);
+	msnap_set_crc(bh->b_data, &((struct msnap_inode *)bh->b_data)->crc);
+	msnap_bh_queue(batch, bh);
+	if (mi->inode_block) {
+		msnap_release_ondisk(sbi, mi->inode_block);
+		err = msnap_release_used(sbi, mi->inode_block);
+	}
+	mi->inode_block = block;
+	if (!err)
+		err = xa_err(xa_store(&sbi->ino_changes, inode->i_ino,
+				      xa_mk_value(block), GFP_NOFS));
+	return err;
+}
+
+/* Write every changed inode, its map and the inode tree into @batch. */
+static int msnap_ckpt_trees(struct super_block *sb,
+			    struct msnap_bh_batch *batch)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	struct msnap_inode_info *mi, *tmp;
+	int err;
+
+	list_for_each_entry_safe(mi, tmp, &sbi->ckpt_list, ckpt_entry) {
+		err = msnap_ckpt_inode(sb, &mi->vfs_inode, batch);
+		if (err)
+			return err;
+		list_del_init(&mi->ckpt_entry);
+	}
+	err = msnap_tree_update_batch(sb, 0, &sbi->inode_root,
+				      &sbi->inode_height, &sbi->ino_changes,
+				      batch);
+	xa_destroy(&sbi->ino_changes);
+	return err;
+}
+
+int msnap_checkpoint(struct super_block *sb)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	struct msnap_bh_batch batch = {};
+	int err, err2;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	if (sbi->error)
+		return -EIO;
+	if (sb_rdonly(sb))
+		return 0;
+	/* Nothing since the last one: keep the superblocks as they are. */
+	if (!sbi->log_used && !sbi->ns_len && list_empty(&sbi->ckpt_list) &&
+	    xa_empty(&sbi->ino_changes) && xa_empty(&sbi->alloc.pending))
+		return 0;
+	err = msnap_ckpt_trees(sb, &batch);
+	if (!err)
+		err = msnap_write_bitmap(sb, 1 - sbi->bitmap_copy, &batch);
+	err2 = msnap_bh_wait(&batch);
+	err = err ? err : err2;
+	if (!err) {
+		sbi->ckpt_seq = sbi->next_seq - 1;
+		sbi->log_head = (sbi->log_head + sbi->log_used) %
+				sbi->log_blocks;
+		err = msnap_write_super(sb);
+	}
+	if (err) {
+		msnap_fs_error(sb, err, "writing a checkpoint");
+		return err;
+	}
+	sbi->log_used = 0;
+	sbi->ns_len = 0;
+	msnap_release_pending(sbi);
+	return 0;
+}

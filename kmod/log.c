@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * memsnap: block IO helpers, commit records and the circular log.
+ *
+ * A commit writes its data pages out of place and its record into the
+ * log, all with REQ_FUA and all at once, then waits once: one round trip.
+ * Each DATA entry carries the CRC32C of its page, so recovery can tell a
+ * record whose data did not all reach the disk and stop there.  Commits
+ * are serialised by commit_mutex, so a commit is acknowledged only after
+ * every earlier one is durable.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bio.h>
+#include <linux/blkdev.h>
+#include <linux/buffer_head.h>
+#include <linux/slab.h>
+
+#include "memsnap.h"
+
+void msnap_io_init(struct msnap_io *io)
+{
+	atomic_set(&io->pending, 1);
+	init_completion(&io->done);
+	io->error = 0;
+}
+
+int msnap_io_wait(struct msnap_io *io)
+{
+	if (!atomic_dec_and_test(&io->pending))
+		wait_for_completion_io(&io->done);
+	return io->error;
+}
+
+static void msnap_io_end(struct bio *bio)
+{
+	struct msnap_io *io = bio->bi_private;
+
+	if (bio->bi_status)
+		io->error = blk_status_to_errno(bio->bi_status);
+	bio_put(bio);
+	if (atomic_dec_and_test(&io->pending))
+		complete(&io->done);
+}
+
+/* Write or read @nr pages at consecutive blocks from @block. */
+void msnap_submit_pages(struct super_block *sb, u64 block, struct page **pages,
+			unsigned int nr, blk_opf_t opf, struct msnap_io *io)
+{
+	unsigned int i, nvec = 0;
+	struct bio *bio = NULL;
+
+	for (i = 0; i < nr; i++) {
+		if (!bio) {
+			nvec = min_t(unsigned int, nr - i, BIO_MAX_VECS);
+			bio = bio_alloc(sb->s_bdev, nvec, opf, GFP_NOFS);
+			bio->bi_iter.bi_sector = msnap_sector(block + i);
+			bio->bi_end_io = msnap_io_end;
+			bio->bi_private = io;
+		}
+		__bio_add_page(bio, pages[i], PAGE_SIZE, 0);
+		if (bio->bi_vcnt == nvec || i + 1 == nr) {
+			atomic_inc(&io->pending);
+			submit_bio(bio);
+			bio = NULL;
+		}
+	}
+}
+
+/* A zeroed, up-to-date buffer for a block about to be written whole. */
+struct buffer_head *msnap_bh_new(struct super_block *sb, u64 block)
+{
+	struct buffer_head *bh = sb_getblk(sb, block);
+
+	if (!bh)
+		return NULL;
+	lock_buffer(bh);
+	memset(bh->b_data, 0, bh->b_size);
+	set_buffer_uptodate(bh);
+	unlock_buffer(bh);
+	return bh;
+}
+
+/* Start writing @bh; the batch keeps the reference until it is waited. */
+void msnap_bh_queue(struct msnap_bh_batch *batch, struct buffer_head *bh)
+{
+	struct buffer_head **bhs;
+
+	mark_buffer_dirty(bh);
+	write_dirty_buffer(bh, REQ_SYNC);
+	if (batch->nr == batch->cap) {
+		bhs = krealloc_array(batch->bhs, batch->cap * 2 + 16,
+				     sizeof(*bhs), GFP_NOFS | __GFP_NOFAIL);
+		batch->bhs = bhs;
+		batch->cap = batch->cap * 2 + 16;
+	}
+	batch->bhs[batch->nr++] = bh;
+}
+
+int msnap_bh_wait(struct msnap_bh_batch *batch)
+{
+	unsigned int i;
+	int err = 0;
+
+	for (i = 0; i < batch->nr; i++) {
+		wait_on_buffer(batch->bhs[i]);
+		if (!buffer_uptodate(batch->bhs[i]) ||
+		    buffer_write_io_error(batch->bhs[i]))
+			err = -EIO;
+		brelse(batch->bhs[i]);
+	}
+	kfree(batch->bhs);
+	batch->bhs = NULL;
+	batch->nr = 0;
+	batch->cap = 0;
+	return err;
+}
+
+int msnap_record_init(struct msnap_sb_info *sbi, struct msnap_record *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->max_blocks = max_t(u64, 1, sbi->log_blocks / MSNAP_RECORD_MAX_DIV);
+	return 0;
+}
+
+void msnap_record_free(struct msnap_record *rec)
+{
+	unsigned int i;
+
+	for (i = 0; i < rec->nr; i++)
+		__free_page(rec->pages[i]);
+	kfree(rec->pages);
+	rec->pages = NULL;
+	rec->nr = 0;
+}
+
+unsigned int msnap_record_blocks(struct msnap_record *rec)
+{
+	return rec->nr;
+}
+
+static struct msnap_log_block *msnap_record_block(struct msnap_record *rec,
+						  unsigned int i)
+{
+	return page_address(rec->pages[i]);
+}
+
+static int msnap_record_grow(struct msnap_record *rec)
+{
+	struct page **pages;
+
+	if (rec->nr == rec->max_blocks)
+		return -ENOSPC;
+	if (rec->nr == rec->cap) {
+		pages = krealloc_array(rec->pages, rec->cap * 2 + 4,
+				       sizeof(*pages), GFP_NOFS);
+		if (!pages)
+			return -ENOMEM;
+		rec->pages = pages;
+		rec->cap = rec->cap * 2 + 4;
+	}
+	rec->pages[rec->nr] = alloc_page(GFP_NOFS | __GFP_ZERO);
+	if (!rec->pages[rec->nr])
+		return -ENOMEM;
+	rec->nr++;
+	rec->used = 0;
+	rec->entries = 0;
+	return 0;
+}
+
+/*
+ * Append a zeroed entry of @len bytes (header included) to the record and
+ * return it for the caller to fill; ERR_PTR(-ENOSPC) when the record
+ * would exceed its share of the log.
+ */
+void *msnap_record_add(struct msnap_record *rec, enum msnap_entry_type type,
+		       u64 ino, size_t len)
+{
+	struct msnap_log_block *lb;
+	struct msnap_entry_hdr *hdr;
+	int err;
+
+	len = round_up(len, 8);
+	if (!rec->nr || rec->used + len > MSNAP_LOG_PAYLOAD) {
+		err = msnap_record_grow(rec);
+		if (err)
+			return ERR_PTR(err);
+	}
+	lb = msnap_record_block(rec, rec->nr - 1);
+	hdr = (void *)(lb->payload + rec->used);
+	hdr->type = cpu_to_le16(type);
+	hdr->len = cpu_to_le16(len);
+	hdr->ino = cpu_to_le64(ino);
+	rec->used += len;
+	rec->entries++;
+	lb->entries = cpu_to_le32(rec->entries);
+	lb->bytes_used = cpu_to_le32(rec->used);
+	return hdr;
+}
+
+/* Seal the record's blocks as commit next_seq and start writing them. */
+int msnap_record_write(struct super_block *sb, struct msnap_record *rec,
+		       struct msnap_io *io)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	u64 pos = (sbi->log_head + sbi->log_used) % sbi->log_blocks;
+	blk_opf_t opf = REQ_OP_WRITE | REQ_SYNC | REQ_FUA;
+	struct msnap_log_block *lb;
+	unsigned int i, first;
+	time64_t now = ktime_get_real_seconds();
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	for (i = 0; i < rec->nr; i++) {
+		lb = msnap_record_block(rec, i);
+		lb->magic = cpu_to_le32(MSNAP_LOG_MAGIC);
+		lb->seq = cpu_to_le64(sbi->next_seq);
+		lb->index = cpu_to_le32(i);
+		lb->count = cpu_to_le32(rec->nr);
+		memcpy(lb->uuid, sbi->uuid, sizeof(lb->uuid));
+		lb->time = cpu_to_le64(now);
+		msnap_set_crc(lb, &lb->crc);
+	}
+	/* At most two runs: up to the end of the log, then from its start. */
+	first = min_t(u64, rec->nr, sbi->log_blocks - pos);
+	msnap_submit_pages(sb, sbi->log_start + pos, rec->pages, first, opf, io);
+	if (first < rec->nr)
+		msnap_submit_pages(sb, sbi->log_start, rec->pages + first,
+				   rec->nr - first, opf, io);
+	return 0;
+}
+
+void msnap_record_done(struct msnap_sb_info *sbi, struct msnap_record *rec)
+{
+	lockdep_assert_held(&sbi->commit_mutex);
+	sbi->log_used += rec->nr;
+	sbi->next_seq++;
+}
+
+/* Make sure @blocks more log blocks fit, checkpointing if they do not. */
+int msnap_log_make_room(struct super_block *sb, unsigned int blocks)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	if (sbi->log_used + blocks <= sbi->log_blocks)
+		return 0;
+	return msnap_checkpoint(sb);
+}
+
+/*
+ * Write @rec and @ndata data pages (to @blocks) as one commit and wait
+ * for all of it: data and record go out together, each with FUA.
+ */
+int msnap_commit_record(struct super_block *sb, struct msnap_record *rec,
+			struct page **data, u64 *blocks, unsigned int ndata)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	blk_opf_t opf = REQ_OP_WRITE | REQ_SYNC | REQ_FUA;
+	struct msnap_io io;
+	unsigned int i, run;
+	int err;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	msnap_io_init(&io);
+	for (i = 0; i < ndata; i += run) {
+		for (run = 1; i + run < ndata; run++)
+			if (blocks[i + run] != blocks[i] + run)
+				break;
+		msnap_submit_pages(sb, blocks[i], data + i, run, opf, &io);
+	}
+	msnap_record_write(sb, rec, &io);
+	err = msnap_io_wait(&io);
+	if (err) {
+		msnap_fs_error(sb, err, "writing a commit");
+		return err;
+	}
+	msnap_record_done(sbi, rec);
+	return 0;
+}
+
+void msnap_entry_inode_fill(struct inode *inode, struct msnap_entry_inode *e)
+{
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	struct timespec64 a = inode_get_atime(inode);
+	struct timespec64 m = inode_get_mtime(inode);
+	struct timespec64 c = inode_get_ctime(inode);
+
+	e->mode = cpu_to_le32(inode->i_mode);
+	e->uid = cpu_to_le32(i_uid_read(inode));
+	e->gid = cpu_to_le32(i_gid_read(inode));
+	e->flags = cpu_to_le32(mi->flags);
+	e->size = cpu_to_le64(mi->disk_size);
+	e->atime_sec = cpu_to_le64(a.tv_sec);
+	e->mtime_sec = cpu_to_le64(m.tv_sec);
+	e->ctime_sec = cpu_to_le64(c.tv_sec);
+	e->atime_nsec = cpu_to_le32(a.tv_nsec);
+	e->mtime_nsec = cpu_to_le32(m.tv_nsec);
+	e->ctime_nsec = cpu_to_le32(c.tv_nsec);
+	e->preferred_addr = cpu_to_le64(mi->preferred_addr);
+}
+
+/* Build one namespace entry describing @inode now into @buf. */
+static size_t msnap_ns_entry(enum msnap_entry_type type, struct inode *inode,
+			     void *buf)
+{
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	struct msnap_entry_hdr *hdr = buf;
+	struct msnap_entry_truncate *t = buf;
+	struct msnap_entry_name *n = buf;
+	size_t len, name_len;
+
+	switch (type) {
+	case MSNAP_ENTRY_INODE:
+		len = sizeof(struct msnap_entry_inode);
+		msnap_entry_inode_fill(inode, buf);
+		break;
+	case MSNAP_ENTRY_NAME:
+		name_len = strlen(mi->name);
+		len = round_up(sizeof(*n) + name_len, 8);
+		n->name_len = cpu_to_le32(name_len);
+		memcpy(n->name, mi->name, name_len);
+		break;
+	case MSNAP_ENTRY_TRUNCATE:
+		len = sizeof(*t);
+		t->first_index = cpu_to_le64(DIV_ROUND_UP(mi->disk_size,
+							  PAGE_SIZE));
+		t->size = cpu_to_le64(mi->disk_size);
+		break;
+	default:
+		len = sizeof(struct msnap_entry_unlink);
+		break;
+	}
+	hdr->type = cpu_to_le16(type);
+	hdr->len = cpu_to_le16(len);
+	hdr->ino = cpu_to_le64(inode->i_ino);
+	return len;
+}
+
+/*
+ * Queue a namespace entry for @inode; it reaches the disk with the next
+ * commit, at the latest commit_secs from now.  Caller holds commit_mutex
+ * and has already changed the in-memory state.
+ */
+int msnap_ns_log(struct msnap_sb_info *sbi, enum msnap_entry_type type,
+		 struct inode *inode)
+{
+	size_t need = sizeof(struct msnap_entry_name) + MSNAP_NAME_MAX + 8;
+	void *buf;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	if (sbi->ns_len + need > sbi->ns_cap) {
+		buf = krealloc(sbi->ns_buf, sbi->ns_cap * 2 + 2 * need,
+			       GFP_NOFS);
+		if (!buf)
+			return -ENOMEM;
+		sbi->ns_buf = buf;
+		sbi->ns_cap = sbi->ns_cap * 2 + 2 * need;
+	}
+	memset(sbi->ns_buf + sbi->ns_len, 0, need);
+	sbi->ns_len += msnap_ns_entry(type, inode, sbi->ns_buf + sbi->ns_len);
+	if (!delayed_work_pending(&sbi->flush_work))
+		queue_delayed_work(system_long_wq, &sbi->flush_work,
+				   sbi->commit_secs * HZ);
+	return 0;
+}
+
+/*
+ * Called once at the start of a namespace operation: if the queue holds
+ * half a record already, commit it, so that the operation's entries (at
+ * most a few) land in one record and stay atomic.
+ */
+int msnap_ns_room(struct msnap_sb_info *sbi)
+{
+	size_t max = (sbi->log_blocks / MSNAP_RECORD_MAX_DIV) *
+		     MSNAP_LOG_PAYLOAD / 2;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	if (sbi->error)
+		return -EIO;
+	if (sbi->ns_len < max)
+		return 0;
+	return msnap_commit_ns(sbi->sb);
+}
+
+/* Move the queued namespace entries into @rec, first. */
+int msnap_ns_drain(struct msnap_sb_info *sbi, struct msnap_record *rec)
+{
+	struct msnap_entry_hdr *hdr;
+	size_t off, len;
+	void *e;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	for (off = 0; off < sbi->ns_len; off += len) {
+		hdr = sbi->ns_buf + off;
+		len = le16_to_cpu(hdr->len);
+		e = msnap_record_add(rec, le16_to_cpu(hdr->type),
+				     le64_to_cpu(hdr->ino), len);
+		if (IS_ERR(e))
+			return PTR_ERR(e);
+		memcpy(e, hdr, len);
+	}
+	return 0;
+}
+
+/* Commit the queued namespace entries on their own. */
+int msnap_commit_ns(struct super_block *sb)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	struct msnap_record rec;
+	int err;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	if (!sbi->ns_len)
+		return 0;
+	if (sbi->error)
+		return -EIO;
+	msnap_record_init(sbi, &rec);
+	err = msnap_ns_drain(sbi, &rec);
+	if (!err)
+		err = msnap_log_make_room(sb, msnap_record_blocks(&rec));
+	/* A checkpoint includes the queued entries and empties the queue. */
+	if (!err && sbi->ns_len)
+		err = msnap_commit_record(sb, &rec, NULL, NULL, 0);
+	if (!err)
+		sbi->ns_len = 0;
+	msnap_record_free(&rec);
+	return err;
+}
+
+/*
+ * Periodic work: namespace entries due, and a checkpoint when the log is
+ * filling up.
+ */
+void msnap_flush_work(struct work_struct *work)
+{
+	struct msnap_sb_info *sbi = container_of(to_delayed_work(work),
+						 struct msnap_sb_info,
+						 flush_work);
+	int err;
+
+	mutex_lock(&sbi->commit_mutex);
+	err = msnap_commit_ns(sbi->sb);
+	if (!err && !sbi->error &&
+	    sbi->log_used * 4 > sbi->log_blocks * MSNAP_LOG_HIGH_QUARTERS)
+		msnap_checkpoint(sbi->sb);
+	mutex_unlock(&sbi->commit_mutex);
+}

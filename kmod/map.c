@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * memsnap: a file's page map.
+ *
+ * The map of page index to block is the checkpointed tree (map_root)
+ * overlaid with the changes made since the checkpoint (the overlay
+ * xarray, where 0 marks a hole).  Commits and recovery change the overlay;
+ * the next checkpoint folds it into a new tree.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include "memsnap.h"
+
+int msnap_map_lookup(struct inode *inode, pgoff_t index, u64 *block)
+{
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	struct super_block *sb = inode->i_sb;
+	void *entry = xa_load(&mi->overlay, index);
+	int err;
+
+	if (entry) {
+		*block = xa_to_value(entry);
+		return 0;
+	}
+	err = msnap_tree_lookup(sb, mi->map_root, mi->map_height,
+				inode->i_ino, index, block);
+	if (!err && *block && !msnap_is_data_block(MSNAP_SB(sb), *block)) {
+		msnap_err(sb, "inode %lu page %lu maps block %llu outside the data area",
+			  inode->i_ino, index, *block);
+		err = -EUCLEAN;
+	}
+	return err;
+}
+
+static void msnap_release(struct msnap_sb_info *sbi, u64 block, bool ondisk)
+{
+	if (ondisk)
+		msnap_release_ondisk(sbi, block);
+	else
+		msnap_release_used(sbi, block);
+}
+
+/* Page @index of @inode now lives at @block (0: a hole); release the old. */
+int msnap_map_set(struct inode *inode, pgoff_t index, u64 block)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(inode->i_sb);
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	u64 old;
+	int err;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	err = msnap_map_lookup(inode, index, &old);
+	if (err)
+		return err;
+	err = xa_err(xa_store(&mi->overlay, index, xa_mk_value(block),
+			      GFP_NOFS));
+	if (err)
+		return err;
+	if (old) {
+		msnap_release(sbi, old, true);
+		err = msnap_release_used(sbi, old);
+		mi->nblocks--;
+	}
+	if (block)
+		mi->nblocks++;
+	msnap_mark_ckpt(inode);
+	return err;
+}
+
+static int msnap_truncate_one(struct super_block *sb, u64 key, u64 val,
+			      void *arg)
+{
+	struct inode *inode = arg;
+
+	/* A key in the overlay was already handled there. */
+	if (xa_load(&MSNAP_I(inode)->overlay, key))
+		return 0;
+	return msnap_map_set(inode, key, 0);
+}
+
+/* Unmap every page from @first on. */
+int msnap_map_truncate(struct inode *inode, pgoff_t first)
+{
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	unsigned long index;
+	void *entry;
+	int err;
+
+	xa_for_each_start(&mi->overlay, index, entry, first) {
+		if (!xa_to_value(entry))
+			continue;
+		err = msnap_map_set(inode, index, 0);
+		if (err)
+			return err;
+	}
+	return msnap_tree_walk(inode->i_sb, mi->map_root, mi->map_height,
+			       inode->i_ino, first, msnap_truncate_one, NULL,
+			       inode);
+}
+
+struct msnap_release_ctx {
+	struct inode	*inode;
+	bool		ondisk;
+};
+
+static int msnap_release_tree_value(struct super_block *sb, u64 key, u64 val,
+				    void *arg)
+{
+	struct msnap_release_ctx *ctx = arg;
+
+	if (!xa_load(&MSNAP_I(ctx->inode)->overlay, key))
+		msnap_release(MSNAP_SB(sb), val, ctx->ondisk);
+	return 0;
+}
+
+static int msnap_release_tree_node(struct super_block *sb, u64 key, u64 block,
+				   void *arg)
+{
+	struct msnap_release_ctx *ctx = arg;
+
+	msnap_release(MSNAP_SB(sb), block, ctx->ondisk);
+	return 0;
+}
+
+/*
+ * Release every block of a deleted file: its pages, its page map nodes
+ * and its inode block.  At unlink they leave the on-disk state
+ * (@ondisk); when the last reference goes they become reusable after the
+ * next checkpoint.
+ */
+int msnap_map_release_all(struct inode *inode, bool ondisk)
+{
+	struct msnap_release_ctx ctx = { .inode = inode, .ondisk = ondisk };
+	struct msnap_sb_info *sbi = MSNAP_SB(inode->i_sb);
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	unsigned long index;
+	void *entry;
+
+	xa_for_each(&mi->overlay, index, entry)
+		if (xa_to_value(entry))
+			msnap_release(sbi, xa_to_value(entry), ondisk);
+	if (mi->inode_block)
+		msnap_release(sbi, mi->inode_block, ondisk);
+	return msnap_tree_walk(inode->i_sb, mi->map_root, mi->map_height,
+			       inode->i_ino, 0, msnap_release_tree_value,
+			       msnap_release_tree_node, &ctx);
+}
+
+/*
+ * @inode leaves the namespace (unlink, rename over it, or a replayed
+ * UNLINK): drop it from the next checkpoint's inode tree and from the
+ * on-disk allocation state.  Its blocks stay unusable while it is open.
+ */
+void msnap_inode_unlinked(struct inode *inode)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(inode->i_sb);
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	mi->unlinked = true;
+	if (msnap_map_release_all(inode, true))
+		msnap_fs_error(inode->i_sb, -EUCLEAN, "releasing a deleted file");
+	if (mi->inode_block)
+		xa_store(&sbi->ino_changes, inode->i_ino, xa_mk_value(0),
+			 GFP_NOFS | __GFP_NOFAIL);
+	list_del_init(&mi->ckpt_entry);
+	list_del_init(&mi->live_entry);
+	spin_lock(&sbi->ino_lock);
+	sbi->inodes--;
+	spin_unlock(&sbi->ino_lock);
+}

@@ -1,0 +1,525 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * memsnap: mount-time loading and crash recovery.
+ *
+ * Picks the newer valid superblock (falling back to the other), loads the
+ * allocation bitmap and every inode of its checkpoint, then replays the
+ * log: commit records of consecutive sequence numbers from ckpt_seq + 1,
+ * each applied whole, until the first one that is missing or invalid
+ * (prefix semantics).  A record is valid only if every data block it
+ * names has the CRC32C it states, so a commit whose data did not all
+ * reach the disk is not replayed.  The work is bounded by the log size.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/blkdev.h>
+#include <linux/buffer_head.h>
+#include <linux/slab.h>
+
+#include "memsnap.h"
+
+/* Mount state: the inodes by number while the namespace is built. */
+struct msnap_mount {
+	struct super_block	*sb;
+	struct xarray		inodes;	/* ino -> struct inode * */
+	u64			replayed;
+};
+
+static const char *msnap_super_problem(struct super_block *sb,
+				       struct msnap_super *ds)
+{
+	u64 blocks = le64_to_cpu(ds->blocks);
+	u64 log_start = le64_to_cpu(ds->log_start);
+	u64 log_blocks = le64_to_cpu(ds->log_blocks);
+	u64 bm_start = le64_to_cpu(ds->bitmap_start);
+	u64 bm_blocks = le64_to_cpu(ds->bitmap_blocks);
+	u32 height = le32_to_cpu(ds->inode_height);
+
+	if (le64_to_cpu(ds->magic) != MSNAP_SB_MAGIC)
+		return "bad magic";
+	if (!msnap_crc_ok(ds, &ds->crc))
+		return "bad CRC";
+	if (le32_to_cpu(ds->version) != MSNAP_VERSION)
+		return "unsupported format version";
+	if (le64_to_cpu(ds->incompat) & ~MSNAP_FEATURE_INCOMPAT_SUPP)
+		return "unknown incompatible features";
+	if (!sb_rdonly(sb) &&
+	    le64_to_cpu(ds->ro_compat) & ~MSNAP_FEATURE_RO_COMPAT_SUPP)
+		return "unknown read-only-compatible features (mount read-only)";
+	if (le32_to_cpu(ds->block_size) != MSNAP_BLOCK_SIZE)
+		return "unsupported block size";
+	if (memchr_inv(ds->reserved, 0, sizeof(ds->reserved)) ||
+	    !memchr(ds->label, 0, sizeof(ds->label)))
+		return "reserved fields not zero";
+	if (blocks > bdev_nr_bytes(sb->s_bdev) >> MSNAP_BLOCK_SHIFT)
+		return "filesystem larger than the device";
+	if (log_start != 2 || !log_blocks || bm_start != log_start + log_blocks ||
+	    bm_blocks != DIV_ROUND_UP(blocks - min(blocks, bm_start),
+				      MSNAP_BITMAP_BITS) ||
+	    le64_to_cpu(ds->data_start) != bm_start + 2 * bm_blocks ||
+	    le64_to_cpu(ds->data_start) >= blocks ||
+	    le64_to_cpu(ds->log_head) >= log_blocks ||
+	    le32_to_cpu(ds->bitmap_copy) > 1 || height > MSNAP_TREE_MAX_HEIGHT ||
+	    !height != !le64_to_cpu(ds->inode_root))
+		return "inconsistent geometry";
+	return NULL;
+}
+
+/* Read superblock @slot into @ds; NULL if valid, else what is wrong. */
+static const char *msnap_read_one_super(struct super_block *sb, int slot,
+					struct msnap_super *ds)
+{
+	struct buffer_head *bh = sb_bread(sb, slot);
+
+	if (!bh)
+		return "read error";
+	memcpy(ds, bh->b_data, sizeof(*ds));
+	brelse(bh);
+	return msnap_super_problem(sb, ds);
+}
+
+static void msnap_apply_super(struct msnap_sb_info *sbi, struct msnap_super *ds,
+			      int slot)
+{
+	sbi->blocks = le64_to_cpu(ds->blocks);
+	sbi->log_start = le64_to_cpu(ds->log_start);
+	sbi->log_blocks = le64_to_cpu(ds->log_blocks);
+	sbi->bitmap_start = le64_to_cpu(ds->bitmap_start);
+	sbi->bitmap_blocks = le64_to_cpu(ds->bitmap_blocks);
+	sbi->data_start = le64_to_cpu(ds->data_start);
+	memcpy(sbi->uuid, ds->uuid, sizeof(sbi->uuid));
+	memcpy(sbi->label, ds->label, sizeof(sbi->label));
+	sbi->generation = le64_to_cpu(ds->generation);
+	sbi->sb_slot = slot;
+	sbi->bitmap_copy = le32_to_cpu(ds->bitmap_copy);
+	sbi->ckpt_seq = le64_to_cpu(ds->ckpt_seq);
+	sbi->next_seq = sbi->ckpt_seq + 1;
+	sbi->log_head = le64_to_cpu(ds->log_head);
+	sbi->inode_root = le64_to_cpu(ds->inode_root);
+	sbi->inode_height = le32_to_cpu(ds->inode_height);
+	sbi->next_ino = le64_to_cpu(ds->next_ino);
+	sbi->mkfs_time = le64_to_cpu(ds->mkfs_time);
+}
+
+/* Choose the newer valid superblock, or the only valid one. */
+static int msnap_read_super(struct super_block *sb)
+{
+	struct msnap_super *ds[2];
+	const char *why[2];
+	int slot, err = 0;
+
+	ds[0] = kmalloc(sizeof(*ds[0]), GFP_KERNEL);
+	ds[1] = kmalloc(sizeof(*ds[1]), GFP_KERNEL);
+	if (!ds[0] || !ds[1]) {
+		err = -ENOMEM;
+		goto out;
+	}
+	why[0] = msnap_read_one_super(sb, MSNAP_SB_BLOCK_A, ds[0]);
+	why[1] = msnap_read_one_super(sb, MSNAP_SB_BLOCK_B, ds[1]);
+	if (why[0] && why[1]) {
+		msnap_err(sb, "no valid superblock (A: %s; B: %s)", why[0],
+			  why[1]);
+		err = -EINVAL;
+		goto out;
+	}
+	if (why[0] || why[1])
+		msnap_warn(sb, "superblock %c: %s; using the other",
+			   why[0] ? 'A' : 'B', why[0] ? why[0] : why[1]);
+	slot = why[0] ? 1 : why[1] ? 0 :
+	       le64_to_cpu(ds[1]->generation) > le64_to_cpu(ds[0]->generation);
+	msnap_apply_super(MSNAP_SB(sb), ds[slot], slot);
+out:
+	kfree(ds[0]);
+	kfree(ds[1]);
+	return err;
+}
+
+static int msnap_load_inode(struct super_block *sb, u64 ino, u64 block,
+			    void *arg)
+{
+	struct msnap_mount *m = arg;
+	struct inode *inode;
+	int err;
+
+	if (ino >= MSNAP_SB(sb)->next_ino) {
+		msnap_err(sb, "inode %llu is beyond next_ino", ino);
+		return -EUCLEAN;
+	}
+	inode = msnap_iget(sb, ino, block);
+	if (IS_ERR(inode))
+		return PTR_ERR(inode);
+	err = xa_insert(&m->inodes, ino, inode, GFP_KERNEL);
+	if (err)
+		iput(inode);
+	else if (ino != MSNAP_ROOT_INO)
+		MSNAP_SB(sb)->inodes++;
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+/* Log replay                                                          */
+
+static struct inode *msnap_replay_file(struct msnap_mount *m, u64 ino)
+{
+	struct inode *inode = xa_load(&m->inodes, ino);
+
+	if (!inode || !S_ISREG(inode->i_mode) || MSNAP_I(inode)->unlinked)
+		return NULL;
+	return inode;
+}
+
+static void msnap_replay_attrs(struct inode *inode,
+			       struct msnap_entry_inode *e)
+{
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	struct timespec64 ts;
+
+	inode->i_mode = S_IFREG | (le32_to_cpu(e->mode) & 07777);
+	i_uid_write(inode, le32_to_cpu(e->uid));
+	i_gid_write(inode, le32_to_cpu(e->gid));
+	mi->flags = le32_to_cpu(e->flags) & MSNAP_INODE_HAS_ADDR;
+	mi->disk_size = le64_to_cpu(e->size);
+	i_size_write(inode, mi->disk_size);
+	ts.tv_sec = le64_to_cpu(e->atime_sec);
+	ts.tv_nsec = le32_to_cpu(e->atime_nsec);
+	inode_set_atime_to_ts(inode, ts);
+	ts.tv_sec = le64_to_cpu(e->mtime_sec);
+	ts.tv_nsec = le32_to_cpu(e->mtime_nsec);
+	inode_set_mtime_to_ts(inode, ts);
+	ts.tv_sec = le64_to_cpu(e->ctime_sec);
+	ts.tv_nsec = le32_to_cpu(e->ctime_nsec);
+	inode_set_ctime_to_ts(inode, ts);
+	mi->preferred_addr = le64_to_cpu(e->preferred_addr);
+}
+
+static int msnap_replay_inode(struct msnap_mount *m, u64 ino,
+			      struct msnap_entry_inode *e)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(m->sb);
+	struct inode *inode = xa_load(&m->inodes, ino);
+	int err;
+
+	if (ino < MSNAP_FIRST_INO || (inode && MSNAP_I(inode)->unlinked))
+		return -EUCLEAN;
+	if (!inode) {
+		inode = msnap_new_inode(m->sb, ino, S_IFREG);
+		if (IS_ERR(inode))
+			return PTR_ERR(inode);
+		unlock_new_inode(inode);
+		err = xa_insert(&m->inodes, ino, inode, GFP_KERNEL);
+		if (err) {
+			iput(inode);
+			return err;
+		}
+		sbi->inodes++;
+		sbi->next_ino = max(sbi->next_ino, ino + 1);
+	}
+	msnap_replay_attrs(inode, e);
+	msnap_mark_ckpt(inode);
+	return 0;
+}
+
+static int msnap_replay_entry(struct msnap_mount *m, struct msnap_entry_hdr *h)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(m->sb);
+	u64 ino = le64_to_cpu(h->ino);
+	struct msnap_entry_truncate *t = (void *)h;
+	struct msnap_entry_data *d = (void *)h;
+	struct msnap_entry_name *n = (void *)h;
+	struct inode *inode;
+	int err;
+
+	if (le16_to_cpu(h->type) == MSNAP_ENTRY_INODE)
+		return msnap_replay_inode(m, ino, (void *)h);
+	inode = msnap_replay_file(m, ino);
+	if (!inode)
+		return -EUCLEAN;
+	switch (le16_to_cpu(h->type)) {
+	case MSNAP_ENTRY_DATA:
+		err = msnap_alloc_mark(sbi, le64_to_cpu(d->block));
+		if (!err)
+			err = msnap_map_set(inode, le64_to_cpu(d->index),
+					    le64_to_cpu(d->block));
+		return err;
+	case MSNAP_ENTRY_NAME:
+		memcpy(MSNAP_I(inode)->name, n->name, le32_to_cpu(n->name_len));
+		MSNAP_I(inode)->name[le32_to_cpu(n->name_len)] = '\0';
+		msnap_mark_ckpt(inode);
+		return 0;
+	case MSNAP_ENTRY_UNLINK:
+		msnap_inode_unlinked(inode);
+		clear_nlink(inode);
+		return 0;
+	case MSNAP_ENTRY_TRUNCATE:
+		MSNAP_I(inode)->disk_size = le64_to_cpu(t->size);
+		i_size_write(inode, le64_to_cpu(t->size));
+		return msnap_map_truncate(inode, le64_to_cpu(t->first_index));
+	}
+	return -EUCLEAN;
+}
+
+/* The size an entry of @type must have, 0 if @type is unknown. */
+static size_t msnap_entry_size(struct msnap_entry_hdr *h)
+{
+	struct msnap_entry_name *n = (void *)h;
+
+	switch (le16_to_cpu(h->type)) {
+	case MSNAP_ENTRY_DATA:
+		return sizeof(struct msnap_entry_data);
+	case MSNAP_ENTRY_INODE:
+		return sizeof(struct msnap_entry_inode);
+	case MSNAP_ENTRY_NAME:
+		if (le16_to_cpu(h->len) < sizeof(*n) || !n->name_len ||
+		    le32_to_cpu(n->name_len) > MSNAP_NAME_MAX)
+			return 0;
+		return round_up(sizeof(*n) + le32_to_cpu(n->name_len), 8);
+	case MSNAP_ENTRY_UNLINK:
+		return sizeof(struct msnap_entry_unlink);
+	case MSNAP_ENTRY_TRUNCATE:
+		return sizeof(struct msnap_entry_truncate);
+	}
+	return 0;
+}
+
+/* Check the entries of one log block parse exactly to bytes_used. */
+static bool msnap_log_block_parses(struct msnap_log_block *lb)
+{
+	u32 used = le32_to_cpu(lb->bytes_used), off, len, n = 0;
+	struct msnap_entry_hdr *h;
+
+	if (used > MSNAP_LOG_PAYLOAD)
+		return false;
+	for (off = 0; off < used; off += len, n++) {
+		if (used - off < sizeof(*h))
+			return false;
+		h = (void *)(lb->payload + off);
+		len = le16_to_cpu(h->len);
+		if (len < sizeof(*h) || len % 8 || len > used - off ||
+		    len != msnap_entry_size(h) || h->reserved)
+			return false;
+	}
+	return n == le32_to_cpu(lb->entries);
+}
+
+struct msnap_replay_rec {
+	struct buffer_head	**bhs;
+	u32			count;
+};
+
+static void msnap_replay_rec_free(struct msnap_replay_rec *r)
+{
+	u32 i;
+
+	for (i = 0; i < r->count; i++)
+		brelse(r->bhs[i]);
+	kfree(r->bhs);
+}
+
+static bool msnap_log_block_ok(struct msnap_sb_info *sbi,
+			       struct msnap_log_block *lb, u64 seq, u32 index)
+{
+	return le32_to_cpu(lb->magic) == MSNAP_LOG_MAGIC &&
+	       msnap_crc_ok(lb, &lb->crc) && le64_to_cpu(lb->seq) == seq &&
+	       le32_to_cpu(lb->index) == index &&
+	       !memcmp(lb->uuid, sbi->uuid, sizeof(lb->uuid)) &&
+	       msnap_log_block_parses(lb);
+}
+
+/* Every data block of a DATA entry holds what the record says. */
+static bool msnap_record_data_ok(struct super_block *sb,
+				 struct msnap_log_block *lb)
+{
+	u32 used = le32_to_cpu(lb->bytes_used), off;
+	struct msnap_entry_data *d;
+	struct buffer_head *bh;
+	bool ok;
+
+	for (off = 0; off < used; off += le16_to_cpu(d->hdr.len)) {
+		d = (void *)(lb->payload + off);
+		if (le16_to_cpu(d->hdr.type) != MSNAP_ENTRY_DATA)
+			continue;
+		if (!msnap_is_data_block(MSNAP_SB(sb), le64_to_cpu(d->block)))
+			return false;
+		bh = sb_bread(sb, le64_to_cpu(d->block));
+		if (!bh)
+			return false;
+		ok = msnap_crc32c(bh->b_data, MSNAP_BLOCK_SIZE) ==
+		     le32_to_cpu(d->data_crc);
+		brelse(bh);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* Read the record at log offset @pos as commit @seq; false if invalid. */
+static bool msnap_read_record(struct super_block *sb, u64 pos, u64 seq,
+			      struct msnap_replay_rec *r)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	struct msnap_log_block *lb;
+	u32 i, count = 1;
+
+	r->count = 0;
+	r->bhs = NULL;
+	for (i = 0; i < count; i++) {
+		struct buffer_head *bh;
+
+		bh = sb_bread(sb, sbi->log_start + (pos + i) % sbi->log_blocks);
+		if (!bh)
+			return false;
+		lb = (void *)bh->b_data;
+		if (!i) {
+			count = le32_to_cpu(lb->count);
+			if (!count || count > sbi->log_blocks / MSNAP_RECORD_MAX_DIV ||
+			    sbi->log_used + count > sbi->log_blocks)
+				count = 0;
+			r->bhs = kcalloc(max(count, 1U), sizeof(*r->bhs),
+					 GFP_KERNEL);
+			if (!r->bhs || !count) {
+				brelse(bh);
+				return false;
+			}
+		}
+		r->bhs[r->count++] = bh;
+		if (le32_to_cpu(lb->count) != count ||
+		    !msnap_log_block_ok(sbi, lb, seq, i) ||
+		    !msnap_record_data_ok(sb, lb))
+			return false;
+	}
+	return true;
+}
+
+static int msnap_apply_record(struct msnap_mount *m, struct msnap_replay_rec *r)
+{
+	struct msnap_log_block *lb;
+	struct msnap_entry_hdr *h;
+	u32 i, off;
+	int err;
+
+	for (i = 0; i < r->count; i++) {
+		lb = (void *)r->bhs[i]->b_data;
+		for (off = 0; off < le32_to_cpu(lb->bytes_used);
+		     off += le16_to_cpu(h->len)) {
+			h = (void *)(lb->payload + off);
+			err = msnap_replay_entry(m, h);
+			if (err) {
+				msnap_err(m->sb, "commit %llu: entry of type %u for inode %llu does not apply",
+					  le64_to_cpu(lb->seq),
+					  le16_to_cpu(h->type),
+					  le64_to_cpu(h->ino));
+				return err;
+			}
+		}
+	}
+	return 0;
+}
+
+static int msnap_replay(struct msnap_mount *m)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(m->sb);
+	struct msnap_replay_rec r;
+	int err = 0;
+
+	while (sbi->log_used < sbi->log_blocks) {
+		u64 pos = (sbi->log_head + sbi->log_used) % sbi->log_blocks;
+		bool ok = msnap_read_record(m->sb, pos, sbi->next_seq, &r);
+
+		if (ok)
+			err = msnap_apply_record(m, &r);
+		if (ok && !err) {
+			sbi->log_used += r.count;
+			sbi->next_seq++;
+			m->replayed++;
+		}
+		msnap_replay_rec_free(&r);
+		if (!ok || err)
+			break;
+		cond_resched();
+	}
+	return err;
+}
+
+/* ------------------------------------------------------------------ */
+
+/* Give every live file its pinned dentry in the root directory. */
+static int msnap_build_namespace(struct msnap_mount *m, struct dentry *root)
+{
+	struct dentry *dentry;
+	struct inode *inode;
+	unsigned long ino;
+	struct qstr name;
+
+	xa_for_each_start(&m->inodes, ino, inode, MSNAP_FIRST_INO) {
+		if (MSNAP_I(inode)->unlinked)
+			continue;
+		name = (struct qstr)QSTR_INIT(MSNAP_I(inode)->name,
+					      strlen(MSNAP_I(inode)->name));
+		dentry = name.len ? d_hash_and_lookup(root, &name) : NULL;
+		if (!name.len || dentry) {
+			dput(dentry);
+			msnap_err(m->sb, "inode %lu: missing or duplicate name",
+				  ino);
+			return -EUCLEAN;
+		}
+		dentry = d_alloc_name(root, MSNAP_I(inode)->name);
+		if (!dentry)
+			return -ENOMEM;
+		xa_erase(&m->inodes, ino);
+		list_add_tail(&MSNAP_I(inode)->live_entry,
+			      &MSNAP_SB(m->sb)->live_list);
+		d_add(dentry, inode);	/* the pin keeps this reference */
+	}
+	return 0;
+}
+
+static void msnap_mount_release(struct msnap_mount *m)
+{
+	struct inode *inode;
+	unsigned long ino;
+
+	xa_for_each(&m->inodes, ino, inode)
+		iput(inode);
+	xa_destroy(&m->inodes);
+}
+
+int msnap_load(struct super_block *sb)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	struct msnap_mount m = { .sb = sb };
+	struct inode *root;
+	int err;
+
+	err = msnap_read_super(sb);
+	if (err)
+		return err;
+	err = msnap_alloc_init(sbi);
+	if (!err)
+		err = msnap_alloc_load(sb, sbi->bitmap_copy);
+	if (err)
+		return err;
+	xa_init(&m.inodes);
+	mutex_lock(&sbi->commit_mutex);
+	err = msnap_tree_walk(sb, sbi->inode_root, sbi->inode_height, 0, 0,
+			      msnap_load_inode, NULL, &m);
+	root = xa_load(&m.inodes, MSNAP_ROOT_INO);
+	if (!err && (!root || !S_ISDIR(root->i_mode))) {
+		msnap_err(sb, "root directory missing");
+		err = -EUCLEAN;
+	}
+	if (!err)
+		err = msnap_replay(&m);
+	mutex_unlock(&sbi->commit_mutex);
+	if (!err) {
+		xa_erase(&m.inodes, MSNAP_ROOT_INO);
+		sb->s_root = d_make_root(root);
+		if (!sb->s_root)
+			err = -ENOMEM;
+	}
+	if (!err)
+		err = msnap_build_namespace(&m, sb->s_root);
+	msnap_mount_release(&m);
+	if (!err && m.replayed)
+		msnap_info(sb, "replayed %llu commit(s) from the log", m.replayed);
+	return err;
+}

@@ -253,4 +253,97 @@ struct msnap_entry_truncate {
 	__le64	size;		/* new size in bytes */
 };
 
+/* ------------------------------------------------------------------------
+ * ioctl ABI (docs/abi.md).  Any file descriptor of a memsnap filesystem
+ * (a region file or the root directory) accepts them; the ranges are in
+ * the caller's address space and must lie wholly in shared mappings of
+ * files of that same filesystem.  Structures are __u64-only and
+ * extensible: "size" is sizeof the caller's version; the kernel accepts
+ * any size >= the first version's, and rejects non-zero bytes it does not
+ * know (E2BIG), unknown flags (EINVAL) and non-zero reserved fields
+ * (EINVAL).
+ * ------------------------------------------------------------------------
+ */
+#define MSNAP_IOC_MAGIC		0xE4
+
+/* Persist flags. */
+#define MSNAP_SYNC		0x0ULL	/* return when durable (default) */
+#define MSNAP_ASYNC		0x1ULL	/* return once snapshotted; see WAIT */
+#define MSNAP_THREAD		0x2ULL	/* only pages the caller's thread dirtied */
+#define MSNAP_PERSIST_FLAGS	(MSNAP_ASYNC | MSNAP_THREAD)
+
+struct msnap_range {
+	__u64	addr;		/* in: start, page aligned */
+	__u64	len;		/* in: bytes, rounded up to whole pages */
+};
+
+struct msnap_persist_args {
+	__u64	size;		/* in: sizeof(struct msnap_persist_args) */
+	__u64	addr;		/* in: start of the range, page aligned */
+	__u64	len;		/* in: bytes, rounded up to whole pages */
+	__u64	flags;		/* in: MSNAP_* */
+	__u64	epoch;		/* out: the commit's epoch (0: nothing to do) */
+	__u64	pages;		/* out: pages written */
+	__u64	reserved[2];	/* in: must be zero */
+};
+
+#define MSNAP_PERSIST_SIZE_VER0	64
+
+/* Several ranges, possibly in several files, as one atomic commit. */
+struct msnap_persistv_args {
+	__u64	size;		/* in: sizeof(struct msnap_persistv_args) */
+	__u64	ranges;		/* in: pointer to struct msnap_range[] */
+	__u64	nr_ranges;	/* in: 1..MSNAP_MAX_RANGES */
+	__u64	flags;		/* in: MSNAP_* */
+	__u64	epoch;		/* out */
+	__u64	pages;		/* out */
+	__u64	reserved[2];	/* in: must be zero */
+};
+
+#define MSNAP_PERSISTV_SIZE_VER0 64
+#define MSNAP_MAX_RANGES	1024
+
+/* Drop the unpersisted changes of a range: it reads its last persist. */
+struct msnap_abort_args {
+	__u64	size;		/* in: sizeof(struct msnap_abort_args) */
+	__u64	addr;		/* in: page aligned */
+	__u64	len;		/* in: bytes, rounded up to whole pages */
+	__u64	flags;		/* in: MSNAP_THREAD or 0 */
+	__u64	pages;		/* out: pages discarded */
+	__u64	reserved[3];	/* in: must be zero */
+};
+
+#define MSNAP_ABORT_SIZE_VER0	64
+
+/* A file's preferred mapping address (0: none), kept on disk. */
+struct msnap_addr_args {
+	__u64	size;		/* in: sizeof(struct msnap_addr_args) */
+	__u64	addr;		/* in (SET) / out (GET); page aligned */
+	__u64	reserved[2];	/* in: must be zero */
+};
+
+#define MSNAP_ADDR_SIZE_VER0	32
+
+#define MSNAP_IOC_PERSIST	_IOWR(MSNAP_IOC_MAGIC, 1, struct msnap_persist_args)
+#define MSNAP_IOC_PERSISTV	_IOWR(MSNAP_IOC_MAGIC, 2, struct msnap_persistv_args)
+/* Wait until the epoch (a __u64) and all before it are durable. */
+#define MSNAP_IOC_WAIT		_IOW(MSNAP_IOC_MAGIC, 3, __u64)
+#define MSNAP_IOC_ABORT		_IOWR(MSNAP_IOC_MAGIC, 4, struct msnap_abort_args)
+#define MSNAP_IOC_SET_ADDR	_IOW(MSNAP_IOC_MAGIC, 5, struct msnap_addr_args)
+#define MSNAP_IOC_GET_ADDR	_IOWR(MSNAP_IOC_MAGIC, 6, struct msnap_addr_args)
+
+/*
+ * io_uring: IORING_OP_URING_CMD on a memsnap file with cmd_op
+ * MSNAP_URING_CMD_PERSIST and this 16-byte payload in sqe->cmd (no
+ * SQE128 needed).  The CQE arrives when the commit is durable; res is the
+ * number of pages written or -errno.
+ */
+#define MSNAP_URING_CMD_PERSIST	0x4d500001
+
+struct msnap_uring_persist {
+	__u64	addr;		/* page aligned */
+	__u32	pages;		/* length of the range in pages */
+	__u32	flags;		/* MSNAP_THREAD or 0 */
+};
+
 #endif /* _UAPI_LINUX_MEMSNAP_H */

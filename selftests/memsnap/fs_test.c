@@ -1,0 +1,1427 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The memsnap filesystem through the plain file API: mount options, the
+ * flat namespace (create, lookup, unlink, rename and its flags, readdir,
+ * attributes, truncate), statfs, fsync as the only way data reaches the
+ * disk, when namespace changes become durable, ENOSPC, permissions, the
+ * module reference a mount holds, and mounting damaged images.
+ *
+ * The fixture formats the guest's scratch drive (/dev/nvme0n1) and mounts
+ * it on a fresh directory; its teardown unmounts and requires
+ * fsck.memsnap -n to find nothing.  "Remount" is umount + mount in the
+ * same boot.  Crashes are simulated on loop devices over image files in
+ * /tmp: the backing file copied while the filesystem is mounted holds
+ * exactly what a power cut would leave (every completed write), and is
+ * then mounted (recovery) on a second loop device.  Real power cuts are
+ * in selftests/fs/reboot_test.sh.
+ */
+#include "kselftest_harness.h"
+#include "msnap_test.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <linux/loop.h>
+
+#define FSTYPE		"memsnap"
+#define SCRATCH		"/dev/nvme0n1"
+#define PG		4096
+#define FS_MAGIC	0x4d534e50
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+
+static const char *tools_dir(void)
+{
+	static char dir[PATH_MAX];
+	const char *root = getenv("MEMSNAP_ROOT");
+
+	if (!root || !*root)
+		return NULL;
+	snprintf(dir, sizeof(dir), "%s/build/tools", root);
+	return dir;
+}
+
+/*
+ * Run build/tools/@tool with up to three arguments, its output in
+ * /tmp/fs_test.tool.out (printed when @show).  Returns the exit status,
+ * or -1 if it did not exit.
+ */
+static int run_tool(const char *tool, const char *a1, const char *a2,
+		    const char *a3, bool show)
+{
+	char path[PATH_MAX + 64], line[512];
+	const char *out = "/tmp/fs_test.tool.out";
+	int status, fd;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tools_dir(), tool);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(path, tool, a1, a2, a3, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	if (show && WEXITSTATUS(status)) {
+		f = fopen(out, "r");
+		while (f && fgets(line, sizeof(line), f))
+			fprintf(stderr, "#   %s", line);
+		if (f)
+			fclose(f);
+	}
+	return WEXITSTATUS(status);
+}
+
+static int mkfs(const char *dev)
+{
+	return run_tool("mkfs.memsnap", "-f", "-q", dev, true);
+}
+
+static int fsck(const char *dev)
+{
+	return run_tool("fsck.memsnap", "-n", dev, NULL, true);
+}
+
+static int fsck_quiet(const char *dev)
+{
+	return run_tool("fsck.memsnap", "-n", dev, NULL, false);
+}
+
+/* Byte @i of the test pattern number @seed. */
+static inline unsigned char pat(unsigned int seed, size_t i)
+{
+	uint32_t x = seed * 2654435761u + (uint32_t)(i / 8) * 40503u;
+
+	x ^= x >> 13;
+	return (unsigned char)(x >> (8 * (i % 4))) ^ (unsigned char)i;
+}
+
+static void fill(void *buf, size_t len, unsigned int seed, size_t off)
+{
+	unsigned char *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = pat(seed, off + i);
+}
+
+/* Write @len bytes of pattern @seed at @off of @path; fsync if asked. */
+static int put(const char *path, unsigned int seed, off_t off, size_t len,
+	       bool sync)
+{
+	char *buf = malloc(len ? len : 1);
+	int fd, err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	fill(buf, len, seed, off);
+	fd = open(path, O_RDWR | O_CREAT, 0644);
+	if (fd < 0)
+		err = -errno;
+	else if (pwrite(fd, buf, len, off) != (ssize_t)len)
+		err = -EIO;
+	else if (sync && fsync(fd))
+		err = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return err;
+}
+
+/* Read all of @path into a new buffer; its size in *@len. */
+static char *slurp(const char *path, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	*len = 0;
+	if (fd < 0 || fstat(fd, &st)) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	buf = malloc(st.st_size + 1);
+	n = buf ? pread(fd, buf, st.st_size + 1, 0) : -1;
+	close(fd);
+	if (n != st.st_size) {
+		free(buf);
+		return NULL;
+	}
+	*len = n;
+	return buf;
+}
+
+/*
+ * Whether @path holds exactly @len bytes: pattern @seed up to @pat_len,
+ * zeroes after.  Logs the first difference.
+ */
+static bool holds(const char *path, unsigned int seed, size_t pat_len,
+		  size_t len)
+{
+	size_t n, i;
+	char *buf = slurp(path, &n);
+	bool ok = buf && n == len;
+
+	if (!buf || n != len)
+		fprintf(stderr, "# %s: %s, size %zu, expected %zu\n", path,
+			buf ? "read" : strerror(errno), n, len);
+	for (i = 0; ok && i < len; i++) {
+		unsigned char want = i < pat_len ? pat(seed, i) : 0;
+
+		if ((unsigned char)buf[i] != want) {
+			fprintf(stderr, "# %s: byte %zu is 0x%02x, expected 0x%02x\n",
+				path, i, (unsigned char)buf[i], want);
+			ok = false;
+		}
+	}
+	free(buf);
+	return ok;
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+
+	return !stat(path, &st);
+}
+
+static off_t size_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) ? -1 : st.st_size;
+}
+
+/* Names in @dir other than . and .., sorted, joined by spaces. */
+static void list_dir(const char *dir, char *out, size_t cap)
+{
+	struct dirent **ents;
+	int n, i;
+
+	out[0] = '\0';
+	n = scandir(dir, &ents, NULL, alphasort);
+	if (n < 0) {
+		snprintf(out, cap, "<%s>", strerror(errno));
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (strcmp(ents[i]->d_name, ".") && strcmp(ents[i]->d_name, "..")) {
+			if (out[0])
+				strncat(out, " ", cap - strlen(out) - 1);
+			strncat(out, ents[i]->d_name, cap - strlen(out) - 1);
+		}
+		free(ents[i]);
+	}
+	free(ents);
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	static char buf[1 << 20];
+	int in = open(from, O_RDONLY), out;
+	ssize_t n;
+	int err = 0;
+
+	if (in < 0)
+		return -errno;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (out < 0) {
+		close(in);
+		return -errno;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, n) != n) {
+			err = -EIO;
+			break;
+		}
+	if (n < 0)
+		err = -errno;
+	close(in);
+	close(out);
+	return err;
+}
+
+/* CRC32C as the format uses it (seed ~0, result inverted). */
+static uint32_t crc32c(const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	uint32_t crc = ~0u;
+	int k;
+
+	while (len--) {
+		crc ^= *p++;
+		for (k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0x82f63b78u & -(crc & 1));
+	}
+	return ~crc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Loop devices over image files in /tmp                               */
+
+struct img {
+	char file[64];
+	char dev[32];
+	int fd;		/* the loop device, -1 when detached */
+};
+
+static int img_create(struct img *im, const char *name, off_t size)
+{
+	int fd;
+
+	snprintf(im->file, sizeof(im->file), "/tmp/fs_test.%s.img", name);
+	im->dev[0] = '\0';
+	im->fd = -1;
+	fd = open(im->file, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, size)) {
+		close(fd);
+		return -errno;
+	}
+	close(fd);
+	return 0;
+}
+
+static int img_attach(struct img *im)
+{
+	int ctl, nr, file, err = 0;
+
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0)
+		return -errno;
+	nr = ioctl(ctl, LOOP_CTL_GET_FREE);
+	close(ctl);
+	if (nr < 0)
+		return -errno;
+	snprintf(im->dev, sizeof(im->dev), "/dev/loop%d", nr);
+	file = open(im->file, O_RDWR | O_CLOEXEC);
+	if (file < 0)
+		return -errno;
+	im->fd = open(im->dev, O_RDWR | O_CLOEXEC);
+	if (im->fd < 0 || ioctl(im->fd, LOOP_SET_FD, file))
+		err = -errno;
+	close(file);
+	if (!err)
+		ioctl(im->fd, BLKFLSBUF, 0);
+	return err;
+}
+
+static void img_detach(struct img *im)
+{
+	if (im->fd >= 0) {
+		ioctl(im->fd, LOOP_CLR_FD, 0);
+		close(im->fd);
+	}
+	im->fd = -1;
+}
+
+static void img_destroy(struct img *im)
+{
+	img_detach(im);
+	unlink(im->file);
+}
+
+/* ------------------------------------------------------------------ */
+/* Fixture                                                             */
+
+FIXTURE(fs) {
+	bool ready;
+	bool mounted;
+	char mnt[64];
+	char path[4][PATH_MAX];	/* rotating results of P() */
+	int pi;
+};
+
+/* Path of @name in the mounted filesystem (four live at a time). */
+static const char *fs_path(FIXTURE_DATA(fs) *self, const char *dir,
+			   const char *name)
+{
+	char *p = self->path[self->pi++ % 4];
+
+	snprintf(p, PATH_MAX, "%s/%s", dir, name);
+	return p;
+}
+#define P(name)		fs_path(self, self->mnt, (name))
+
+static int fs_mount(FIXTURE_DATA(fs) *self, const char *opts)
+{
+	if (mount(SCRATCH, self->mnt, FSTYPE, 0, opts))
+		return -errno;
+	self->mounted = true;
+	return 0;
+}
+
+static int fs_umount(FIXTURE_DATA(fs) *self)
+{
+	if (umount2(self->mnt, 0))
+		return -errno;
+	self->mounted = false;
+	return 0;
+}
+
+static int fs_remount(FIXTURE_DATA(fs) *self)
+{
+	int err = fs_umount(self);
+
+	return err ? err : fs_mount(self, NULL);
+}
+
+FIXTURE_SETUP(fs)
+{
+	struct stat st;
+
+	self->ready = false;
+	self->mounted = false;
+	if (geteuid() != 0)
+		SKIP(return, "needs root (tools/vm/run runs as root)");
+	if (!tools_dir())
+		SKIP(return, "MEMSNAP_ROOT unset (set by tools/vm/run)");
+	if (stat(SCRATCH, &st) || !S_ISBLK(st.st_mode))
+		SKIP(return, "no scratch drive " SCRATCH " (tools/vm/run attaches one)");
+	if (!msnap_fs_registered(FSTYPE, NULL))
+		SKIP(return, "memsnap.ko not loaded");
+	strcpy(self->mnt, "/tmp/fs_test.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->mnt));
+	self->ready = true;
+	ASSERT_EQ(0, mkfs(SCRATCH));
+	ASSERT_EQ(0, fs_mount(self, NULL));
+	umask(022);
+}
+
+FIXTURE_TEARDOWN(fs)
+{
+	if (!self->ready)
+		return;
+	if (self->mounted)
+		EXPECT_EQ(0, umount2(self->mnt, 0));
+	rmdir(self->mnt);
+	EXPECT_EQ(0, fsck(SCRATCH)) {
+		TH_LOG("fsck.memsnap -n " SCRATCH " after the test");
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Mounting                                                            */
+
+TEST_F(fs, mount_options)
+{
+	char line[512];
+	bool seen = false;
+	FILE *f;
+
+	ASSERT_EQ(0, fs_umount(self));
+	/* Unknown options and out-of-range commit= are refused. */
+	EXPECT_EQ(-EINVAL, fs_mount(self, "bogus"));
+	EXPECT_EQ(-EINVAL, fs_mount(self, "bogus=1"));
+	EXPECT_EQ(-EINVAL, fs_mount(self, "commit=0"));
+	EXPECT_EQ(-EINVAL, fs_mount(self, "commit=3601"));
+	EXPECT_EQ(-EINVAL, fs_mount(self, "commit=abc"));
+	EXPECT_FALSE(self->mounted);
+	/* The limits themselves are fine, and commit= shows in the options. */
+	ASSERT_EQ(0, fs_mount(self, "commit=3600"));
+	ASSERT_EQ(0, fs_umount(self));
+	ASSERT_EQ(0, fs_mount(self, "commit=7"));
+	f = fopen("/proc/mounts", "re");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, self->mnt) && strstr(line, " memsnap "))
+			seen = strstr(line, "commit=7") != NULL;
+	fclose(f);
+	EXPECT_TRUE(seen);
+	ASSERT_EQ(0, fs_umount(self));
+	ASSERT_EQ(0, fs_mount(self, "commit=1"));
+}
+
+TEST_F(fs, statfs)
+{
+	struct statfs sf, sf2;
+
+	ASSERT_EQ(0, statfs(self->mnt, &sf));
+	EXPECT_EQ(FS_MAGIC, sf.f_type);
+	EXPECT_EQ(PG, sf.f_bsize);
+	EXPECT_EQ(255, sf.f_namelen);
+	/* 1 GiB drive: nearly all of it is data area. */
+	EXPECT_GT(sf.f_blocks, (1ul << 30) / PG * 9 / 10);
+	EXPECT_LE(sf.f_blocks, (1ul << 30) / PG);
+	EXPECT_LE(sf.f_bfree, sf.f_blocks);
+	EXPECT_LE(sf.f_bavail, sf.f_bfree);
+	/* 1 MiB persisted takes 256 blocks more. */
+	ASSERT_EQ(0, put(P("f"), 1, 0, 1 << 20, true));
+	ASSERT_EQ(0, statfs(self->mnt, &sf2));
+	EXPECT_LE(sf2.f_bfree + 256, sf.f_bfree);
+}
+
+TEST_F(fs, module_busy_while_mounted)
+{
+	/*
+	 * A mount holds a reference on the module.  Linux's delete_module
+	 * reports a module in use with EWOULDBLOCK (EAGAIN); EBUSY is
+	 * accepted too (a module already going).
+	 */
+	errno = 0;
+	EXPECT_NE(0, msnap_unload_module(FSTYPE));
+	EXPECT_TRUE(errno == EAGAIN || errno == EBUSY) {
+		TH_LOG("delete_module: %s", strerror(errno));
+	}
+	EXPECT_TRUE(msnap_module_loaded(FSTYPE));
+	/* Still working. */
+	ASSERT_EQ(0, put(P("f"), 2, 0, 100, true));
+	EXPECT_TRUE(holds(P("f"), 2, 100, 100));
+}
+
+/* ------------------------------------------------------------------ */
+/* Namespace                                                           */
+
+TEST_F(fs, create_lookup_readdir)
+{
+	char names[1024], longname[300];
+	struct stat st;
+	int fd;
+
+	ASSERT_EQ(0, put(P("a"), 1, 0, 0, false));
+	ASSERT_EQ(0, put(P("b"), 1, 0, 10, false));
+	ASSERT_EQ(0, put(P("c.with.dots and space"), 1, 0, 0, false));
+	fd = open(P("a"), O_RDWR | O_CREAT | O_EXCL, 0644);
+	EXPECT_EQ(-1, fd);
+	EXPECT_EQ(EEXIST, errno);
+	EXPECT_EQ(-1, open(P("missing"), O_RDONLY));
+	EXPECT_EQ(ENOENT, errno);
+	memset(longname, 'x', 255);
+	longname[255] = '\0';
+	ASSERT_EQ(0, put(P(longname), 1, 0, 0, false));
+	longname[255] = 'x';
+	longname[256] = '\0';
+	EXPECT_EQ(-1, open(P(longname), O_RDWR | O_CREAT, 0644));
+	EXPECT_EQ(ENAMETOOLONG, errno);
+
+	ASSERT_EQ(0, stat(P("b"), &st));
+	EXPECT_TRUE(S_ISREG(st.st_mode));
+	EXPECT_EQ(0644, st.st_mode & 07777);
+	EXPECT_EQ(10, st.st_size);
+	EXPECT_EQ(1, st.st_nlink);
+	ASSERT_EQ(0, stat(self->mnt, &st));
+	EXPECT_TRUE(S_ISDIR(st.st_mode));
+
+	longname[255] = '\0';
+	list_dir(self->mnt, names, sizeof(names));
+	EXPECT_EQ(0, strncmp(names, "a b c.with.dots and space xxx", 29)) {
+		TH_LOG("readdir: %s", names);
+	}
+	/* The names (not the unsynced data) survive a remount. */
+	ASSERT_EQ(0, fs_remount(self));
+	list_dir(self->mnt, names, sizeof(names));
+	EXPECT_EQ(0, strncmp(names, "a b c.with.dots and space xxx", 29)) {
+		TH_LOG("readdir after remount: %s", names);
+	}
+	EXPECT_EQ(strlen("a b c.with.dots and space ") + 255, strlen(names));
+	EXPECT_EQ(0, size_of(P("b")));
+	EXPECT_TRUE(exists(P(longname)));
+}
+
+TEST_F(fs, unsupported_ops_eperm)
+{
+	ASSERT_EQ(0, put(P("f"), 1, 0, 1, false));
+	EXPECT_EQ(-1, mkdir(P("d"), 0755));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, symlink("f", P("s")));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, mknod(P("fifo"), S_IFIFO | 0644, 0));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, mknod(P("chr"), S_IFCHR | 0644, makedev(1, 3)));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_EQ(-1, link(P("f"), P("l")));
+	EXPECT_EQ(EPERM, errno);
+	EXPECT_FALSE(exists(P("d")));
+	EXPECT_FALSE(exists(P("s")));
+	EXPECT_FALSE(exists(P("l")));
+}
+
+TEST_F(fs, unlink)
+{
+	char buf[16], names[256];
+	int fd;
+
+	ASSERT_EQ(0, put(P("gone"), 1, 0, 3 * PG, true));
+	ASSERT_EQ(0, put(P("kept"), 2, 0, PG, true));
+	ASSERT_EQ(0, put(P("open"), 3, 0, 16, true));
+	ASSERT_EQ(0, unlink(P("gone")));
+	EXPECT_EQ(-1, unlink(P("gone")));
+	EXPECT_EQ(ENOENT, errno);
+	EXPECT_FALSE(exists(P("gone")));
+	/* An open file stays readable (and fsync-able) once unlinked. */
+	fd = open(P("open"), O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, unlink(P("open")));
+	EXPECT_EQ(16, pread(fd, buf, 16, 0));
+	EXPECT_EQ(pat(3, 5), (unsigned char)buf[5]);
+	EXPECT_EQ(16, pwrite(fd, buf, 16, 100));
+	EXPECT_EQ(0, fsync(fd));
+	/* A name can be reused at once. */
+	ASSERT_EQ(0, put(P("gone"), 4, 0, 8, false));
+	close(fd);
+	ASSERT_EQ(0, fs_remount(self));
+	list_dir(self->mnt, names, sizeof(names));
+	EXPECT_STREQ("gone kept", names);
+	EXPECT_EQ(0, size_of(P("gone")));
+	EXPECT_TRUE(holds(P("kept"), 2, PG, PG));
+}
+
+TEST_F(fs, rename_replace)
+{
+	char names[256];
+	int fd;
+
+	ASSERT_EQ(0, put(P("src"), 1, 0, 5000, true));
+	ASSERT_EQ(0, put(P("dst"), 2, 0, 7000, true));
+	ASSERT_EQ(0, put(P("plain"), 3, 0, 100, true));
+	/* Rename to a new name, and over an existing file (replaced). */
+	ASSERT_EQ(0, rename(P("plain"), P("moved")));
+	ASSERT_EQ(0, rename(P("src"), P("dst")));
+	EXPECT_FALSE(exists(P("src")));
+	EXPECT_FALSE(exists(P("plain")));
+	EXPECT_TRUE(holds(P("dst"), 1, 5000, 5000));
+	EXPECT_TRUE(holds(P("moved"), 3, 100, 100));
+	/* Renaming onto itself is a no-op; a missing source is ENOENT. */
+	EXPECT_EQ(0, rename(P("dst"), P("dst")));
+	EXPECT_EQ(-1, rename(P("nope"), P("x")));
+	EXPECT_EQ(ENOENT, errno);
+	/* The renamed file keeps its identity: fsync through the old fd. */
+	fd = open(P("moved"), O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, rename(P("moved"), P("moved2")));
+	EXPECT_EQ(1, pwrite(fd, "Z", 1, 0));
+	EXPECT_EQ(0, fsync(fd));
+	close(fd);
+	ASSERT_EQ(0, fs_remount(self));
+	list_dir(self->mnt, names, sizeof(names));
+	EXPECT_STREQ("dst moved2", names);
+	EXPECT_TRUE(holds(P("dst"), 1, 5000, 5000));
+	EXPECT_EQ(100, size_of(P("moved2")));
+}
+
+/*
+ * A rename is all a mount does to a file that an earlier mount
+ * checkpointed: the checkpoint at unmount must carry the new name.
+ */
+TEST_F(fs, rename_of_checkpointed_file)
+{
+	char names[256];
+
+	ASSERT_EQ(0, put(P("old"), 1, 0, 100, true));
+	ASSERT_EQ(0, fs_remount(self));
+	ASSERT_EQ(0, rename(P("old"), P("new")));
+	ASSERT_EQ(0, fs_remount(self));
+	list_dir(self->mnt, names, sizeof(names));
+	EXPECT_STREQ("new", names);
+	EXPECT_TRUE(holds(P("new"), 1, 100, 100));
+}
+
+TEST_F(fs, rename_noreplace)
+{
+	ASSERT_EQ(0, put(P("a"), 1, 0, 100, true));
+	ASSERT_EQ(0, put(P("b"), 2, 0, 200, true));
+	EXPECT_EQ(-1, renameat2(AT_FDCWD, P("a"), AT_FDCWD, P("b"),
+				RENAME_NOREPLACE));
+	EXPECT_EQ(EEXIST, errno);
+	EXPECT_TRUE(holds(P("a"), 1, 100, 100));
+	EXPECT_TRUE(holds(P("b"), 2, 200, 200));
+	EXPECT_EQ(0, renameat2(AT_FDCWD, P("a"), AT_FDCWD, P("c"),
+			       RENAME_NOREPLACE));
+	EXPECT_EQ(-1, renameat2(AT_FDCWD, P("b"), AT_FDCWD, P("c"),
+				RENAME_WHITEOUT));
+	EXPECT_EQ(EINVAL, errno);
+	ASSERT_EQ(0, fs_remount(self));
+	EXPECT_FALSE(exists(P("a")));
+	EXPECT_TRUE(holds(P("b"), 2, 200, 200));
+	EXPECT_TRUE(holds(P("c"), 1, 100, 100));
+}
+
+TEST_F(fs, rename_exchange)
+{
+	char names[256];
+
+	ASSERT_EQ(0, put(P("x"), 1, 0, 3 * PG + 1, true));
+	ASSERT_EQ(0, put(P("y"), 2, 0, 10, true));
+	ASSERT_EQ(0, renameat2(AT_FDCWD, P("x"), AT_FDCWD, P("y"),
+			       RENAME_EXCHANGE));
+	EXPECT_TRUE(holds(P("x"), 2, 10, 10));
+	EXPECT_TRUE(holds(P("y"), 1, 3 * PG + 1, 3 * PG + 1));
+	EXPECT_EQ(-1, renameat2(AT_FDCWD, P("x"), AT_FDCWD, P("none"),
+				RENAME_EXCHANGE));
+	EXPECT_EQ(ENOENT, errno);
+	ASSERT_EQ(0, fs_remount(self));
+	list_dir(self->mnt, names, sizeof(names));
+	EXPECT_STREQ("x y", names);
+	EXPECT_TRUE(holds(P("x"), 2, 10, 10));
+	EXPECT_TRUE(holds(P("y"), 1, 3 * PG + 1, 3 * PG + 1));
+	/* Exchange back, then persist: both names follow. */
+	ASSERT_EQ(0, renameat2(AT_FDCWD, P("x"), AT_FDCWD, P("y"),
+			       RENAME_EXCHANGE));
+	ASSERT_EQ(0, fs_remount(self));
+	EXPECT_TRUE(holds(P("x"), 1, 3 * PG + 1, 3 * PG + 1));
+	EXPECT_TRUE(holds(P("y"), 2, 10, 10));
+}
+
+TEST_F(fs, setattr_persists)
+{
+	struct timespec ts[2] = { { 1000000000, 123456789 },
+				  { 1234567890, 987654321 } };
+	struct stat st;
+
+	ASSERT_EQ(0, put(P("f"), 1, 0, 10, true));
+	ASSERT_EQ(0, chmod(P("f"), 0640));
+	ASSERT_EQ(0, chown(P("f"), 1234, 5678));
+	ASSERT_EQ(0, utimensat(AT_FDCWD, P("f"), ts, 0));
+	ASSERT_EQ(0, fs_remount(self));
+	ASSERT_EQ(0, stat(P("f"), &st));
+	EXPECT_EQ(S_IFREG | 0640, st.st_mode);
+	EXPECT_EQ(1234, st.st_uid);
+	EXPECT_EQ(5678, st.st_gid);
+	EXPECT_EQ(ts[0].tv_sec, st.st_atim.tv_sec);
+	EXPECT_EQ(ts[0].tv_nsec, st.st_atim.tv_nsec);
+	EXPECT_EQ(ts[1].tv_sec, st.st_mtim.tv_sec);
+	EXPECT_EQ(ts[1].tv_nsec, st.st_mtim.tv_nsec);
+	EXPECT_EQ(10, st.st_size);
+	/* setuid bits follow chmod too. */
+	ASSERT_EQ(0, chmod(P("f"), 04755));
+	ASSERT_EQ(0, fs_remount(self));
+	ASSERT_EQ(0, stat(P("f"), &st));
+	EXPECT_EQ(S_IFREG | 04755, st.st_mode);
+}
+
+/* ------------------------------------------------------------------ */
+/* Truncate                                                            */
+
+TEST_F(fs, truncate_shrink_grow)
+{
+	const size_t big = 3 * PG, grown = 3 * PG + 5;
+
+	ASSERT_EQ(0, put(P("f"), 1, 0, big, true));
+	ASSERT_EQ(0, truncate(P("f"), 100));
+	EXPECT_EQ(100, size_of(P("f")));
+	EXPECT_TRUE(holds(P("f"), 1, 100, 100));
+	ASSERT_EQ(0, truncate(P("f"), grown));
+	EXPECT_TRUE(holds(P("f"), 1, 100, grown));
+	/* Grow past a page boundary from a non-page-aligned size. */
+	ASSERT_EQ(0, put(P("g"), 2, 0, PG + 10, true));
+	ASSERT_EQ(0, truncate(P("g"), 5 * PG));
+	EXPECT_TRUE(holds(P("g"), 2, PG + 10, 5 * PG));
+	/* ftruncate to 0 and back. */
+	ASSERT_EQ(0, put(P("h"), 3, 0, PG, true));
+	ASSERT_EQ(0, truncate(P("h"), 0));
+	ASSERT_EQ(0, truncate(P("h"), PG));
+	EXPECT_TRUE(holds(P("h"), 3, 0, PG));
+	/* Persisted with fsync, the same after a remount. */
+	{
+		int fd = open(P("f"), O_RDWR);
+
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(0, fsync(fd));
+		close(fd);
+	}
+	ASSERT_EQ(0, fs_remount(self));
+	EXPECT_TRUE(holds(P("f"), 1, 100, grown));
+}
+
+/*
+ * Truncation is a namespace change, durable without fsync: a file cut
+ * short and grown again must read zeroes past the cut after a remount
+ * too, not the bytes it held before (stale data reappearing).
+ */
+TEST_F(fs, truncate_shrink_grow_remount)
+{
+	const size_t big = 3 * PG, grown = 3 * PG + 5;
+
+	ASSERT_EQ(0, put(P("f"), 1, 0, big, true));
+	ASSERT_EQ(0, truncate(P("f"), 100));
+	ASSERT_EQ(0, truncate(P("f"), grown));
+	EXPECT_TRUE(holds(P("f"), 1, 100, grown));
+	ASSERT_EQ(0, fs_remount(self));
+	EXPECT_EQ(grown, size_of(P("f")));
+	EXPECT_TRUE(holds(P("f"), 1, 100, grown));
+}
+
+/* ------------------------------------------------------------------ */
+/* Data: fsync persists, nothing else writes back                      */
+
+TEST_F(fs, fsync_is_the_only_writeback)
+{
+	const size_t big = 4 << 20;
+	int fd;
+
+	/* v1 persisted, then v2 written over part of it and not. */
+	ASSERT_EQ(0, put(P("synced"), 1, 0, 3 * PG, true));
+	ASSERT_EQ(0, put(P("synced"), 2, PG, 5 * PG, false));
+	/* Never persisted: comes back empty. */
+	ASSERT_EQ(0, put(P("never"), 3, 0, 2 * PG, false));
+	/* fdatasync persists data and size too. */
+	fd = open(P("datasync"), O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, put(P("datasync"), 4, 0, 10000, false));
+	EXPECT_EQ(0, fdatasync(fd));
+	close(fd);
+	/* A larger file. */
+	ASSERT_EQ(0, put(P("big"), 5, 0, big, true));
+	/* Size-only change (extension by a hole) persisted by fsync. */
+	ASSERT_EQ(0, put(P("ext"), 7, 0, 10, true));
+	fd = open(P("ext"), O_RDWR);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(1, pwrite(fd, "", 1, 3 * PG - 1));
+	EXPECT_EQ(0, fsync(fd));
+	close(fd);
+	/* A sync(2) does not persist data either. */
+	sync();
+	ASSERT_EQ(0, fs_remount(self));
+	EXPECT_TRUE(holds(P("synced"), 1, 3 * PG, 3 * PG));
+	EXPECT_TRUE(exists(P("never")));
+	EXPECT_EQ(0, size_of(P("never")));
+	EXPECT_TRUE(holds(P("datasync"), 4, 10000, 10000));
+	EXPECT_TRUE(holds(P("big"), 5, big, big));
+	EXPECT_TRUE(holds(P("ext"), 7, 10, 3 * PG));
+}
+
+TEST_F(fs, mmap_write_fsync)
+{
+	unsigned char *m;
+	int fd;
+
+	fd = open(P("m"), O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 4 * PG));
+	m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	fill(m, 4 * PG, 1, 0);
+	EXPECT_EQ(0, fsync(fd));
+	/* Written after the persist: not kept. */
+	memset(m + PG, 0xee, 10);
+	munmap(m, 4 * PG);
+	close(fd);
+	ASSERT_EQ(0, fs_remount(self));
+	EXPECT_TRUE(holds(P("m"), 1, 4 * PG, 4 * PG));
+}
+
+/* ------------------------------------------------------------------ */
+/* Durability points, on crash images                                  */
+
+/*
+ * Mount @im's device on @dir.  A crash image of it is a copy of its
+ * backing file taken while mounted.
+ */
+static int img_mount(struct img *im, const char *dir, const char *opts)
+{
+	return mount(im->dev, dir, FSTYPE, 0, opts) ? -errno : 0;
+}
+
+/* Copy @live's image now (a power cut) and attach the copy as @crash. */
+static int crash_copy(struct img *live, struct img *crash, const char *name)
+{
+	int err;
+
+	snprintf(crash->file, sizeof(crash->file), "/tmp/fs_test.%s.img", name);
+	crash->fd = -1;
+	err = copy_file(live->file, crash->file);
+	return err ? err : img_attach(crash);
+}
+
+FIXTURE(crash) {
+	bool ready;
+	char mnt[64];
+	char aux[64];
+	char path[4][PATH_MAX];
+	int pi;
+	struct img live;
+};
+
+#define CP(dir, name)	crash_path(self, (dir), (name))
+static const char *crash_path(FIXTURE_DATA(crash) *self, const char *dir,
+			      const char *name)
+{
+	char *p = self->path[self->pi++ % 4];
+
+	snprintf(p, PATH_MAX, "%s/%s", dir, name);
+	return p;
+}
+
+FIXTURE_SETUP(crash)
+{
+	self->ready = false;
+	self->live.fd = -1;
+	if (geteuid() != 0)
+		SKIP(return, "needs root (tools/vm/run runs as root)");
+	if (!tools_dir())
+		SKIP(return, "MEMSNAP_ROOT unset (set by tools/vm/run)");
+	if (access("/dev/loop-control", F_OK))
+		SKIP(return, "no loop devices (/dev/loop-control)");
+	if (!msnap_fs_registered(FSTYPE, NULL))
+		SKIP(return, "memsnap.ko not loaded");
+	strcpy(self->mnt, "/tmp/fs_test.c.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->mnt));
+	strcpy(self->aux, "/tmp/fs_test.ca.XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->aux));
+	self->ready = true;
+	ASSERT_EQ(0, img_create(&self->live, "live", 64 << 20));
+	ASSERT_EQ(0, img_attach(&self->live));
+	ASSERT_EQ(0, mkfs(self->live.dev));
+}
+
+FIXTURE_TEARDOWN(crash)
+{
+	if (!self->ready)
+		return;
+	umount2(self->aux, 0);
+	umount2(self->mnt, 0);
+	rmdir(self->aux);
+	rmdir(self->mnt);
+	if (self->live.fd >= 0)
+		EXPECT_EQ(0, fsck(self->live.dev));
+	img_destroy(&self->live);
+}
+
+/*
+ * Recover the crash copy taken now on self->aux, check it with fsck
+ * first (before and after the recovery mount).
+ */
+static int crash_recover(FIXTURE_DATA(crash) *self, struct img *crash,
+			 const char *name, int *fsck_rc)
+{
+	int err = crash_copy(&self->live, crash, name);
+
+	if (err)
+		return err;
+	*fsck_rc = fsck(crash->dev);
+	return mount(crash->dev, self->aux, FSTYPE, 0, NULL) ? -errno : 0;
+}
+
+static int crash_done(FIXTURE_DATA(crash) *self, struct img *crash)
+{
+	int rc;
+
+	umount2(self->aux, 0);
+	rc = fsck(crash->dev);
+	img_destroy(crash);
+	return rc;
+}
+
+TEST_F(crash, fsync_atomic_and_namespace)
+{
+	struct img c;
+	char names[256];
+	int fd, rc;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	/* Entries queued before an fsync are committed with it. */
+	ASSERT_EQ(0, put(CP(self->mnt, "early"), 9, 0, 0, false));
+	ASSERT_EQ(0, put(CP(self->mnt, "victim"), 8, 0, PG, true));
+	ASSERT_EQ(0, put(CP(self->mnt, "f"), 1, 0, 2 * PG + 7, true));
+	ASSERT_EQ(0, put(CP(self->mnt, "f"), 2, 0, 6 * PG, false));
+	fd = open(CP(self->mnt, "f"), O_RDWR);
+	ASSERT_LE(0, fd);
+	/* After the last commit: none of these reach the crash image. */
+	ASSERT_EQ(0, put(CP(self->mnt, "late"), 3, 0, 10, false));
+	ASSERT_EQ(0, unlink(CP(self->mnt, "victim")));
+	ASSERT_EQ(0, chmod(CP(self->mnt, "early"), 0600));
+
+	ASSERT_EQ(0, crash_recover(self, &c, "crash1", &rc));
+	EXPECT_EQ(0, rc);
+	list_dir(self->aux, names, sizeof(names));
+	EXPECT_STREQ("early f victim", names);
+	EXPECT_TRUE(holds(CP(self->aux, "f"), 1, 2 * PG + 7, 2 * PG + 7));
+	EXPECT_TRUE(holds(CP(self->aux, "victim"), 8, PG, PG));
+	EXPECT_EQ(0, crash_done(self, &c));
+
+	/* Now the fsync of f: v2 and every queued entry, atomically. */
+	EXPECT_EQ(0, fsync(fd));
+	close(fd);
+	ASSERT_EQ(0, crash_recover(self, &c, "crash2", &rc));
+	EXPECT_EQ(0, rc);
+	list_dir(self->aux, names, sizeof(names));
+	EXPECT_STREQ("early f late", names);
+	EXPECT_TRUE(holds(CP(self->aux, "f"), 2, 6 * PG, 6 * PG));
+	EXPECT_EQ(0, size_of(CP(self->aux, "late")));
+	EXPECT_EQ(0, crash_done(self, &c));
+}
+
+TEST_F(crash, dir_fsync_and_syncfs)
+{
+	struct img c;
+	char names[256];
+	struct stat st;
+	int dfd, rc;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	ASSERT_EQ(0, put(CP(self->mnt, "a"), 1, 0, PG, true));
+	ASSERT_EQ(0, put(CP(self->mnt, "b"), 2, 0, 0, false));
+	ASSERT_EQ(0, rename(CP(self->mnt, "a"), CP(self->mnt, "a2")));
+	ASSERT_EQ(0, chmod(CP(self->mnt, "b"), 0600));
+	dfd = open(self->mnt, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+	EXPECT_EQ(0, fsync(dfd));
+
+	ASSERT_EQ(0, crash_recover(self, &c, "crash1", &rc));
+	EXPECT_EQ(0, rc);
+	list_dir(self->aux, names, sizeof(names));
+	EXPECT_STREQ("a2 b", names);
+	EXPECT_TRUE(holds(CP(self->aux, "a2"), 1, PG, PG));
+	ASSERT_EQ(0, stat(CP(self->aux, "b"), &st));
+	EXPECT_EQ(S_IFREG | 0600, st.st_mode);
+	EXPECT_EQ(0, crash_done(self, &c));
+
+	/* syncfs(2): the namespace and a checkpoint, no file data. */
+	ASSERT_EQ(0, unlink(CP(self->mnt, "a2")));
+	ASSERT_EQ(0, put(CP(self->mnt, "c"), 3, 0, 10, false));
+	ASSERT_EQ(0, truncate(CP(self->mnt, "c"), 5));
+	EXPECT_EQ(0, syncfs(dfd));
+	close(dfd);
+	ASSERT_EQ(0, crash_recover(self, &c, "crash2", &rc));
+	EXPECT_EQ(0, rc);
+	list_dir(self->aux, names, sizeof(names));
+	EXPECT_STREQ("b c", names);
+	/* The truncate made the size durable; the data was never persisted. */
+	EXPECT_TRUE(holds(CP(self->aux, "c"), 3, 0, 5));
+	EXPECT_EQ(0, crash_done(self, &c));
+}
+
+TEST_F(crash, commit_interval)
+{
+	struct img c;
+	char names[256];
+	int rc;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=1"));
+	ASSERT_EQ(0, put(CP(self->mnt, "x"), 1, 0, 10, false));
+	ASSERT_EQ(0, put(CP(self->mnt, "y"), 1, 0, 10, false));
+	ASSERT_EQ(0, rename(CP(self->mnt, "y"), CP(self->mnt, "z")));
+	/* Due within 1 s; allow the slow guest some more. */
+	sleep(4);
+	ASSERT_EQ(0, crash_recover(self, &c, "crash1", &rc));
+	EXPECT_EQ(0, rc);
+	list_dir(self->aux, names, sizeof(names));
+	EXPECT_STREQ("x z", names);
+	EXPECT_EQ(0, size_of(CP(self->aux, "x")));
+	EXPECT_EQ(0, crash_done(self, &c));
+}
+
+/* ------------------------------------------------------------------ */
+/* ENOSPC                                                              */
+
+TEST_F_TIMEOUT(crash, enospc, 240)
+{
+	const size_t chunk = 4 << 20;
+	char name[32], names[512];
+	struct img c;
+	int fd = -1, i, n, rc, err = 0;
+	struct statfs sf;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, NULL));
+	/* 4 MiB files, each persisted, until a persist does not fit. */
+	for (n = 0; n < 32; n++) {
+		snprintf(name, sizeof(name), "f%02d", n);
+		ASSERT_EQ(0, put(CP(self->mnt, name), n, 0, chunk, false));
+		fd = open(CP(self->mnt, name), O_RDWR);
+		ASSERT_LE(0, fd);
+		err = fsync(fd) ? errno : 0;
+		if (err)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	ASSERT_EQ(ENOSPC, err) {
+		TH_LOG("fsync of file %d: %s", n, strerror(err));
+	}
+	ASSERT_LT(5, n);
+	ASSERT_EQ(0, statfs(self->mnt, &sf));
+	EXPECT_LT(sf.f_bavail, chunk / PG);
+	/* Failing again changes nothing either. */
+	EXPECT_EQ(-1, fsync(fd));
+	EXPECT_EQ(ENOSPC, errno);
+
+	/* Durable state: everything before, the failed file still empty. */
+	ASSERT_EQ(0, crash_recover(self, &c, "crash1", &rc));
+	EXPECT_EQ(0, rc);
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "f%02d", i);
+		EXPECT_TRUE(holds(CP(self->aux, name), i, chunk, chunk));
+	}
+	snprintf(name, sizeof(name), "f%02d", n);
+	EXPECT_EQ(0, size_of(CP(self->aux, name)));
+	EXPECT_EQ(0, crash_done(self, &c));
+
+	/* Space comes back after deleting files and a sync. */
+	ASSERT_EQ(0, unlink(CP(self->mnt, "f00")));
+	ASSERT_EQ(0, unlink(CP(self->mnt, "f01")));
+	EXPECT_EQ(0, syncfs(fd));
+	EXPECT_EQ(0, fsync(fd)) {
+		TH_LOG("fsync after freeing 8 MiB: %s", strerror(errno));
+	}
+	close(fd);
+	ASSERT_EQ(0, put(CP(self->mnt, "after"), 99, 0, PG, true));
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	EXPECT_EQ(0, fsck(self->live.dev));
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, NULL));
+	for (i = 2; i <= n; i++) {
+		snprintf(name, sizeof(name), "f%02d", i);
+		EXPECT_TRUE(holds(CP(self->mnt, name), i, chunk, chunk));
+	}
+	EXPECT_TRUE(holds(CP(self->mnt, "after"), 99, PG, PG));
+	list_dir(self->mnt, names, sizeof(names));
+	EXPECT_EQ(NULL, strstr(names, "f00"));
+}
+
+/* ------------------------------------------------------------------ */
+/* Permissions                                                         */
+
+/* Run @fn as uid/gid 65534 in a child; its exit status. */
+static int as_nobody(int (*fn)(const char *dir), const char *dir)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		if (setgroups(0, NULL) || setgid(65534) || setuid(65534))
+			_exit(100);
+		_exit(fn(dir));
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static int nobody_checks(const char *dir)
+{
+	char p[PATH_MAX];
+	int fd;
+
+	/* Another user's 0600 file: neither read, written nor chmod'ed. */
+	snprintf(p, sizeof(p), "%s/secret", dir);
+	if (open(p, O_RDONLY) >= 0 || errno != EACCES)
+		return 1;
+	if (open(p, O_WRONLY) >= 0 || errno != EACCES)
+		return 2;
+	if (!chmod(p, 0666) || errno != EPERM)
+		return 3;
+	if (!chown(p, 65534, 65534) || errno != EPERM)
+		return 4;
+	if (!truncate(p, 0) || errno != EACCES)
+		return 5;
+	/* The root directory is root's, 0755. */
+	if (!unlink(p) || errno != EACCES)
+		return 6;
+	snprintf(p, sizeof(p), "%s/new", dir);
+	if (open(p, O_RDWR | O_CREAT, 0644) >= 0 || errno != EACCES)
+		return 7;
+	/* Its own file is fine. */
+	snprintf(p, sizeof(p), "%s/mine", dir);
+	fd = open(p, O_RDWR);
+	if (fd < 0)
+		return 8;
+	if (write(fd, "mine", 4) != 4 || fsync(fd))
+		return 9;
+	close(fd);
+	if (chmod(p, 0640))
+		return 10;
+	return 0;
+}
+
+TEST_F(fs, permissions)
+{
+	struct stat st;
+	int rc;
+
+	ASSERT_EQ(0, put(P("secret"), 1, 0, 100, true));
+	ASSERT_EQ(0, chmod(P("secret"), 0600));
+	ASSERT_EQ(0, put(P("mine"), 2, 0, 0, true));
+	ASSERT_EQ(0, chmod(P("mine"), 0600));
+	ASSERT_EQ(0, chown(P("mine"), 65534, 65534));
+	rc = as_nobody(nobody_checks, self->mnt);
+	EXPECT_EQ(0, rc) {
+		TH_LOG("unprivileged check %d failed", rc);
+	}
+	EXPECT_TRUE(holds(P("secret"), 1, 100, 100));
+	ASSERT_EQ(0, fs_remount(self));
+	ASSERT_EQ(0, stat(P("mine"), &st));
+	EXPECT_EQ(S_IFREG | 0640, st.st_mode);
+	EXPECT_EQ(65534, st.st_uid);
+	EXPECT_EQ(4, st.st_size);
+	ASSERT_EQ(0, stat(P("secret"), &st));
+	EXPECT_EQ(S_IFREG | 0600, st.st_mode);
+	EXPECT_EQ(0, st.st_uid);
+}
+
+/* ------------------------------------------------------------------ */
+/* Damaged images                                                      */
+
+static bool clean_mount_error(int err)
+{
+	return err == -EINVAL || err == -EUCLEAN || err == -EIO;
+}
+
+TEST_F(crash, zeroed_image)
+{
+	static char zero[8 * PG];
+	int err, fd;
+
+	/* Both superblocks gone. */
+	fd = open(self->live.dev, O_WRONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(sizeof(zero), pwrite(fd, zero, sizeof(zero), 0));
+	close(fd);
+	ioctl(self->live.fd, BLKFLSBUF, 0);
+	err = img_mount(&self->live, self->mnt, NULL);
+	EXPECT_EQ(-EINVAL, err);
+	if (!err)
+		umount2(self->mnt, 0);
+	EXPECT_EQ(4, fsck(self->live.dev));
+	/* A drive never formatted at all. */
+	img_destroy(&self->live);
+	ASSERT_EQ(0, img_create(&self->live, "live", 16 << 20));
+	ASSERT_EQ(0, img_attach(&self->live));
+	err = img_mount(&self->live, self->mnt, NULL);
+	EXPECT_EQ(-EINVAL, err);
+	if (!err)
+		umount2(self->mnt, 0);
+	img_destroy(&self->live);
+}
+
+TEST_F(crash, truncated_image)
+{
+	int err;
+	off_t cut[] = { 63 << 20, 32 << 20, 2 * PG };
+	unsigned int i;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, NULL));
+	ASSERT_EQ(0, put(CP(self->mnt, "f"), 1, 0, 10 * PG, true));
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	img_detach(&self->live);
+	for (i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+		ASSERT_EQ(0, truncate(self->live.file, cut[i]));
+		ASSERT_EQ(0, img_attach(&self->live));
+		err = img_mount(&self->live, self->mnt, NULL);
+		EXPECT_TRUE(clean_mount_error(err)) {
+			TH_LOG("mount of an image cut to %lld bytes: %s",
+			       (long long)cut[i], strerror(-err));
+		}
+		if (!err)
+			umount2(self->mnt, 0);
+		img_detach(&self->live);
+	}
+	img_destroy(&self->live);
+}
+
+struct corrupt_stats {
+	int tries, refused, mounted, fsck_clean;
+};
+
+/* Offset of the crc field of a metadata block, or -1 if not metadata. */
+static int crc_offset(const unsigned char *b, uint64_t blockno)
+{
+	uint32_t m32;
+	uint64_t m64;
+
+	memcpy(&m64, b, 8);
+	memcpy(&m32, b, 4);
+	if (blockno < 2 && m64 == 0x31534e534d534e4dULL)
+		return 8;
+	if (m32 == 0x474c534d || m32 == 0x444e534d || m32 == 0x4e49534d ||
+	    m32 == 0x4d42534d)
+		return 4;
+	return -1;
+}
+
+/* Exercise a mounted, possibly damaged filesystem; 0 if nothing odd. */
+static int poke(const char *dir)
+{
+	char p[PATH_MAX], buf[PG];
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int fd, odd = 0;
+
+	if (!d)
+		return 1;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		fd = open(p, O_RDWR);
+		if (fd < 0)
+			continue;
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		if (pwrite(fd, buf, 100, 0) == 100)
+			fsync(fd);
+		close(fd);
+	}
+	closedir(d);
+	snprintf(p, sizeof(p), "%s/poke.new", dir);
+	fd = open(p, O_RDWR | O_CREAT, 0644);
+	if (fd >= 0) {
+		if (pwrite(fd, buf, sizeof(buf), 0) == sizeof(buf))
+			fsync(fd);
+		close(fd);
+	}
+	unlink(p);
+	return odd;
+}
+
+/*
+ * Random damage to metadata blocks of an image that has a checkpoint and
+ * a log with records: a few bytes changed, half of the time with the
+ * block's CRC fixed so that the damage gets past the CRC check to the
+ * structural checks.  A mount must refuse cleanly (EINVAL, EUCLEAN, EIO)
+ * or mount something usable; an image fsck finds clean must mount.  Any
+ * kernel splat fails the run.  FS_TEST_SEED chooses the damage.
+ */
+TEST_F_TIMEOUT(crash, random_corruption, 300)
+{
+	const char *seed_env = getenv("FS_TEST_SEED");
+	unsigned int seed = seed_env ? strtoul(seed_env, NULL, 0) : 20250101;
+	struct corrupt_stats st = {};
+	static unsigned char orig[8 << 20];
+	uint32_t meta[2048], nmeta = 0;
+	struct img c = { .fd = -1 };
+	unsigned char blk[PG];
+	int fd, i, k, err, rc;
+	off_t size;
+
+	/* A small filesystem: a checkpoint with files, then log records. */
+	img_destroy(&self->live);
+	ASSERT_EQ(0, img_create(&self->live, "live", sizeof(orig)));
+	ASSERT_EQ(0, img_attach(&self->live));
+	ASSERT_EQ(0, mkfs(self->live.dev));
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	for (i = 0; i < 6; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "ck%d", i);
+		ASSERT_EQ(0, put(CP(self->mnt, name), i, 0, (i + 1) * 3000, true));
+	}
+	ASSERT_EQ(0, chmod(CP(self->mnt, "ck0"), 0600));
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	ASSERT_EQ(0, put(CP(self->mnt, "log1"), 11, 0, 2 * PG, true));
+	ASSERT_EQ(0, put(CP(self->mnt, "ck1"), 12, 0, 5000, true));
+	ASSERT_EQ(0, rename(CP(self->mnt, "ck2"), CP(self->mnt, "renamed")));
+	ASSERT_EQ(0, unlink(CP(self->mnt, "ck3")));
+	ASSERT_EQ(0, truncate(CP(self->mnt, "ck4"), 10));
+	ASSERT_EQ(0, put(CP(self->mnt, "log2"), 13, 0, 3 * PG, true));
+	ASSERT_EQ(0, copy_file(self->live.file, "/tmp/fs_test.corrupt.img"));
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	strcpy(c.file, "/tmp/fs_test.corrupt.img");
+	fd = open(c.file, O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(sizeof(orig), pread(fd, orig, sizeof(orig), 0));
+	close(fd);
+	ASSERT_EQ(0, img_attach(&c));
+	ASSERT_EQ(0, fsck(c.dev));
+	for (size = 0; size < (off_t)sizeof(orig) && nmeta < 2048; size += PG)
+		if (crc_offset(orig + size, size / PG) >= 0)
+			meta[nmeta++] = size / PG;
+	ASSERT_LT(10, nmeta);
+	TH_LOG("seed %u, %u metadata blocks", seed, nmeta);
+	srandom(seed);
+
+	for (i = 0; i < 40; i++) {
+		uint32_t b = meta[random() % nmeta];
+		int co = crc_offset(orig + (size_t)b * PG, b);
+		bool fix = random() % 2;
+		int nbytes = 1 + random() % 3;
+		char what[128];
+
+		memcpy(blk, orig + (size_t)b * PG, PG);
+		for (k = 0; k < nbytes; k++) {
+			/* Mostly the header and first entries. */
+			size_t off = random() % 4 ? random() % 256 : random() % PG;
+
+			if (off >= (size_t)co && off < (size_t)co + 4)
+				off += 4;
+			blk[off] ^= 1 << (random() % 8);
+			if (random() % 3 == 0)
+				blk[off] = random();
+		}
+		if (fix) {
+			uint32_t crc;
+
+			memset(blk + co, 0, 4);
+			crc = crc32c(blk, PG);
+			memcpy(blk + co, &crc, 4);
+		}
+		snprintf(what, sizeof(what), "try %d: block %u (%.4s), %d byte(s), crc %s",
+			 i, b, b < 2 ? "SUPR" : (char *)orig + (size_t)b * PG,
+			 nbytes, fix ? "fixed" : "stale");
+		fd = open(c.dev, O_WRONLY);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(PG, pwrite(fd, blk, PG, (off_t)b * PG));
+		fsync(fd);
+		close(fd);
+		ioctl(c.fd, BLKFLSBUF, 0);
+
+		rc = fsck_quiet(c.dev);
+		st.tries++;
+		err = mount(c.dev, self->aux, FSTYPE, 0, NULL) ? -errno : 0;
+		if (err) {
+			st.refused++;
+			EXPECT_TRUE(clean_mount_error(err)) {
+				TH_LOG("%s: mount failed with %s", what,
+				       strerror(-err));
+			}
+			EXPECT_NE(0, rc) {
+				TH_LOG("%s: fsck finds it clean, mount says %s",
+				       what, strerror(-err));
+			}
+		} else {
+			st.mounted++;
+			poke(self->aux);
+			EXPECT_EQ(0, umount2(self->aux, 0));
+		}
+		if (!rc)
+			st.fsck_clean++;
+		EXPECT_TRUE(rc == 0 || rc == 4) {
+			TH_LOG("%s: fsck exit %d", what, rc);
+		}
+		/* Put the whole image back: a mount may have written. */
+		fd = open(c.dev, O_WRONLY);
+		ASSERT_LE(0, fd);
+		if (err) {
+			ASSERT_EQ(PG, pwrite(fd, orig + (size_t)b * PG, PG,
+					     (off_t)b * PG));
+		} else {
+			ASSERT_EQ(sizeof(orig), pwrite(fd, orig, sizeof(orig), 0));
+		}
+		fsync(fd);
+		close(fd);
+		ioctl(c.fd, BLKFLSBUF, 0);
+	}
+	TH_LOG("%d tries: %d refused, %d mounted; fsck clean on %d",
+	       st.tries, st.refused, st.mounted, st.fsck_clean);
+	/* The undamaged image still mounts. */
+	EXPECT_EQ(0, mount(c.dev, self->aux, FSTYPE, 0, NULL));
+	umount2(self->aux, 0);
+	img_destroy(&c);
+}
+
+TEST_HARNESS_MAIN

@@ -86,6 +86,10 @@ int msnap_checkpoint(struct super_block *sb)
 		return -EIO;
 	if (sb_rdonly(sb))
 		return 0;
+	/* The checkpoint must not include a commit that is not durable. */
+	msnap_commit_drain(sbi);
+	if (sbi->error)
+		return -EIO;
 	/* Nothing since the last one: keep the superblocks as they are. */
 	if (!sbi->log_used && !sbi->ns_len && list_empty(&sbi->ckpt_list) &&
 	    xa_empty(&sbi->ino_changes) && xa_empty(&sbi->alloc.pending))

@@ -199,7 +199,7 @@ out:
 	return ret;
 }
 
-static const struct vm_operations_struct msnap_vm_ops = {
+const struct vm_operations_struct msnap_vm_ops = {
 	.fault		= filemap_fault,
 	.map_pages	= filemap_map_pages,
 	.page_mkwrite	= msnap_page_mkwrite,
@@ -239,6 +239,9 @@ const struct file_operations msnap_file_operations = {
 	.write_iter	= generic_file_write_iter,
 	.mmap		= msnap_file_mmap,
 	.fsync		= msnap_file_fsync,
+	.unlocked_ioctl	= msnap_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.uring_cmd	= msnap_uring_cmd,
 	.splice_read	= msnap_splice_read,
 	.splice_write	= iter_file_splice_write,
 };
@@ -250,6 +253,8 @@ const struct file_operations msnap_dir_operations = {
 	.read		= generic_read_dir,
 	.iterate_shared	= dcache_readdir,
 	.fsync		= msnap_dir_fsync,
+	.unlocked_ioctl	= msnap_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
 };
 
 const struct address_space_operations msnap_aops = {

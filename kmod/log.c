@@ -23,13 +23,17 @@ void msnap_io_init(struct msnap_io *io)
 	atomic_set(&io->pending, 1);
 	init_completion(&io->done);
 	io->error = 0;
+	io->end = NULL;
 }
 
-int msnap_io_wait(struct msnap_io *io)
+static void msnap_io_put(struct msnap_io *io)
 {
 	if (!atomic_dec_and_test(&io->pending))
-		wait_for_completion_io(&io->done);
-	return io->error;
+		return;
+	if (io->end)
+		io->end(io);
+	else
+		complete(&io->done);
 }
 
 static void msnap_io_end(struct bio *bio)
@@ -39,8 +43,7 @@ static void msnap_io_end(struct bio *bio)
 	if (bio->bi_status)
 		io->error = blk_status_to_errno(bio->bi_status);
 	bio_put(bio);
-	if (atomic_dec_and_test(&io->pending))
-		complete(&io->done);
+	msnap_io_put(io);
 }
 
 /* Write or read @nr pages at consecutive blocks from @block. */
@@ -247,35 +250,141 @@ int msnap_log_make_room(struct super_block *sb, unsigned int blocks)
 	return msnap_checkpoint(sb);
 }
 
+struct msnap_commit *msnap_commit_alloc(struct msnap_sb_info *sbi)
+{
+	struct msnap_commit *c = kzalloc(sizeof(*c), GFP_NOFS);
+
+	if (!c)
+		return NULL;
+	c->sbi = sbi;
+	msnap_io_init(&c->io);
+	msnap_record_init(sbi, &c->rec);
+	INIT_LIST_HEAD(&c->entry);
+	return c;
+}
+
+void msnap_commit_free(struct msnap_commit *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < c->snap.nr; i++) {
+		__free_page(c->snap.bounce[i]);
+		folio_put(c->snap.folio[i]);
+	}
+	kvfree(c->snap.ino);
+	kvfree(c->snap.index);
+	kvfree(c->snap.bounce);
+	kvfree(c->snap.folio);
+	kvfree(c->snap.block);
+	kvfree(c->snap.crc);
+	msnap_record_free(&c->rec);
+	kfree(c);
+}
+
 /*
- * Write @rec and @ndata data pages (to @blocks) as one commit and wait
- * for all of it: data and record go out together, each with FUA.
+ * A commit's IO ended: advance durable_seq over the done prefix of the
+ * in-flight list, wake the waiters, complete io_uring commands, and
+ * free what the durable commits held.
  */
-int msnap_commit_record(struct super_block *sb, struct msnap_record *rec,
-			struct page **data, u64 *blocks, unsigned int ndata)
+static void msnap_commit_work(struct work_struct *work)
+{
+	struct msnap_commit *c = container_of(work, struct msnap_commit, work);
+	struct msnap_sb_info *sbi = c->sbi;
+	struct msnap_commit *head, *tmp;
+	LIST_HEAD(finished);
+
+	if (c->io.error)
+		msnap_fs_error(sbi->sb, c->io.error, "writing a commit");
+	spin_lock(&sbi->inflight_lock);
+	c->done = true;
+	list_for_each_entry_safe(head, tmp, &sbi->inflight, entry) {
+		if (!head->done)
+			break;
+		if (!head->io.error && !READ_ONCE(sbi->error))
+			sbi->durable_seq = head->seq;
+		list_move_tail(&head->entry, &finished);
+	}
+	spin_unlock(&sbi->inflight_lock);
+	wake_up_all(&sbi->durable_wq);
+	list_for_each_entry_safe(head, tmp, &finished, entry) {
+		list_del(&head->entry);
+		if (head->ucmd)
+			msnap_uring_done(head->ucmd, head->io.error ||
+					 READ_ONCE(sbi->error) ? -EIO :
+					 head->snap.nr);
+		msnap_commit_free(head);
+	}
+}
+
+static void msnap_commit_end_io(struct msnap_io *io)
+{
+	struct msnap_commit *c = container_of(io, struct msnap_commit, io);
+
+	queue_work(c->sbi->wq, &c->work);
+}
+
+/*
+ * Start writing a commit: its data pages out of place and its record in
+ * the log, each with FUA, all at once; the commit takes the next
+ * sequence number and its log blocks.  Durability is tracked by
+ * msnap_commit_work(); the caller may wait with msnap_commit_wait().
+ */
+void msnap_commit_submit(struct super_block *sb, struct msnap_commit *c)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	blk_opf_t opf = REQ_OP_WRITE | REQ_SYNC | REQ_FUA;
-	struct msnap_io io;
+	struct msnap_snap *s = &c->snap;
 	unsigned int i, run;
-	int err;
 
 	lockdep_assert_held(&sbi->commit_mutex);
-	msnap_io_init(&io);
-	for (i = 0; i < ndata; i += run) {
-		for (run = 1; i + run < ndata; run++)
-			if (blocks[i + run] != blocks[i] + run)
+	c->seq = sbi->next_seq;
+	INIT_WORK(&c->work, msnap_commit_work);
+	c->io.end = msnap_commit_end_io;
+	spin_lock(&sbi->inflight_lock);
+	list_add_tail(&c->entry, &sbi->inflight);
+	spin_unlock(&sbi->inflight_lock);
+	for (i = 0; i < s->nr; i += run) {
+		for (run = 1; i + run < s->nr; run++)
+			if (s->block[i + run] != s->block[i] + run)
 				break;
-		msnap_submit_pages(sb, blocks[i], data + i, run, opf, &io);
+		msnap_submit_pages(sb, s->block[i], s->bounce + i, run, opf,
+				   &c->io);
 	}
-	msnap_record_write(sb, rec, &io);
-	err = msnap_io_wait(&io);
-	if (err) {
-		msnap_fs_error(sb, err, "writing a commit");
+	msnap_record_write(sb, &c->rec, &c->io);
+	msnap_record_done(sbi, &c->rec);
+	msnap_io_put(&c->io);
+}
+
+/* Wait until commit @seq and all before it are durable. */
+int msnap_commit_wait(struct msnap_sb_info *sbi, u64 seq, bool intr)
+{
+	int err = 0;
+
+#define MSNAP_DURABLE(sbi, seq)	\
+	(READ_ONCE((sbi)->durable_seq) >= (seq) || READ_ONCE((sbi)->error))
+	if (intr)
+		err = wait_event_interruptible(sbi->durable_wq,
+					       MSNAP_DURABLE(sbi, seq));
+	else
+		wait_event(sbi->durable_wq, MSNAP_DURABLE(sbi, seq));
+#undef MSNAP_DURABLE
+	if (err)
 		return err;
-	}
-	msnap_record_done(sbi, rec);
-	return 0;
+	return READ_ONCE(sbi->durable_seq) >= seq ? 0 : -EIO;
+}
+
+/* Wait for every submitted commit to finish (checkpoint, abort). */
+void msnap_commit_drain(struct msnap_sb_info *sbi)
+{
+	wait_event(sbi->durable_wq, ({
+		bool empty;
+
+		spin_lock(&sbi->inflight_lock);
+		empty = list_empty(&sbi->inflight);
+		spin_unlock(&sbi->inflight_lock);
+		empty;
+	}));
+	flush_workqueue(sbi->wq);
 }
 
 void msnap_entry_inode_fill(struct inode *inode, struct msnap_entry_inode *e)
@@ -406,7 +515,8 @@ int msnap_ns_drain(struct msnap_sb_info *sbi, struct msnap_record *rec)
 int msnap_commit_ns(struct super_block *sb)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
-	struct msnap_record rec;
+	struct msnap_commit *c;
+	u64 seq;
 	int err;
 
 	lockdep_assert_held(&sbi->commit_mutex);
@@ -414,17 +524,21 @@ int msnap_commit_ns(struct super_block *sb)
 		return 0;
 	if (sbi->error)
 		return -EIO;
-	msnap_record_init(sbi, &rec);
-	err = msnap_ns_drain(sbi, &rec);
+	c = msnap_commit_alloc(sbi);
+	if (!c)
+		return -ENOMEM;
+	err = msnap_ns_drain(sbi, &c->rec);
 	if (!err)
-		err = msnap_log_make_room(sb, msnap_record_blocks(&rec));
+		err = msnap_log_make_room(sb, msnap_record_blocks(&c->rec));
 	/* A checkpoint includes the queued entries and empties the queue. */
-	if (!err && sbi->ns_len)
-		err = msnap_commit_record(sb, &rec, NULL, NULL, 0);
-	if (!err)
-		sbi->ns_len = 0;
-	msnap_record_free(&rec);
-	return err;
+	if (err || !sbi->ns_len) {
+		msnap_commit_free(c);
+		return err;
+	}
+	seq = sbi->next_seq;
+	msnap_commit_submit(sb, c);
+	sbi->ns_len = 0;
+	return msnap_commit_wait(sbi, seq, false);
 }
 
 /*

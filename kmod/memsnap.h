@@ -94,6 +94,17 @@ struct msnap_sb_info {
 	int			error;		/* first IO error; then read-only */
 
 	/*
+	 * Commits submitted and not yet durable, in sequence order.  A
+	 * commit is acknowledged only when it and every earlier one are
+	 * durable: durable_seq advances over the done prefix of inflight.
+	 */
+	spinlock_t		inflight_lock;	/* guards the three below */
+	struct list_head	inflight;
+	u64			durable_seq;
+	wait_queue_head_t	durable_wq;
+	struct workqueue_struct	*wq;		/* commit completions */
+
+	/*
 	 * Writers (page_mkwrite, write_begin..write_end) hold snap_lock
 	 * shared; a persist holds it exclusive while it snapshots pages, so
 	 * the snapshot is one point in time.
@@ -202,11 +213,44 @@ struct msnap_record {
 	unsigned int	max_blocks;
 };
 
-/* Block IO in flight, waited for together. */
+/* Block IO in flight, waited for together (or ended by a callback). */
 struct msnap_io {
 	atomic_t		pending;
 	struct completion	done;
 	int			error;
+	void			(*end)(struct msnap_io *io);
+};
+
+/* The pages of one commit, snapshotted into bounce pages. */
+struct msnap_snap {
+	unsigned int	nr;		/* pages snapshotted */
+	unsigned int	cap;		/* pages counted dirty */
+	u64		*ino;
+	pgoff_t		*index;
+	struct page	**bounce;
+	struct folio	**folio;	/* pinned until the commit is done */
+	u64		*block;
+	u32		*crc;
+};
+
+/* A commit between its submission and its durability. */
+struct msnap_commit {
+	struct msnap_sb_info	*sbi;
+	u64			seq;
+	struct msnap_io		io;
+	struct msnap_snap	snap;
+	struct msnap_record	rec;
+	struct list_head	entry;		/* on sbi->inflight */
+	struct work_struct	work;
+	bool			done;
+	struct io_uring_cmd	*ucmd;		/* completed when durable */
+};
+
+/* A page range of one file to persist; the inode is held. */
+struct msnap_target {
+	struct inode	*inode;
+	pgoff_t		first;
+	pgoff_t		last;
 };
 
 /* super.c */
@@ -230,6 +274,7 @@ void msnap_evict_inode(struct inode *inode);
 
 /* file.c */
 extern const struct file_operations msnap_file_operations;
+extern const struct vm_operations_struct msnap_vm_ops;
 extern const struct file_operations msnap_dir_operations;
 void msnap_track_dirty(struct inode *inode, pgoff_t index);
 int msnap_zero_tail(struct inode *inode, loff_t from);
@@ -266,7 +311,6 @@ int msnap_write_bitmap(struct super_block *sb, int copy,
 
 /* log.c */
 void msnap_io_init(struct msnap_io *io);
-int msnap_io_wait(struct msnap_io *io);
 void msnap_submit_pages(struct super_block *sb, u64 block, struct page **pages,
 			unsigned int nr, blk_opf_t opf, struct msnap_io *io);
 void msnap_bh_queue(struct msnap_bh_batch *batch, struct buffer_head *bh);
@@ -286,8 +330,11 @@ int msnap_ns_room(struct msnap_sb_info *sbi);
 int msnap_ns_drain(struct msnap_sb_info *sbi, struct msnap_record *rec);
 int msnap_log_make_room(struct super_block *sb, unsigned int blocks);
 int msnap_commit_ns(struct super_block *sb);
-int msnap_commit_record(struct super_block *sb, struct msnap_record *rec,
-			struct page **data, u64 *blocks, unsigned int ndata);
+struct msnap_commit *msnap_commit_alloc(struct msnap_sb_info *sbi);
+void msnap_commit_submit(struct super_block *sb, struct msnap_commit *c);
+int msnap_commit_wait(struct msnap_sb_info *sbi, u64 seq, bool intr);
+void msnap_commit_drain(struct msnap_sb_info *sbi);
+void msnap_commit_free(struct msnap_commit *c);
 void msnap_flush_work(struct work_struct *work);
 void msnap_entry_inode_fill(struct inode *inode, struct msnap_entry_inode *e);
 
@@ -300,6 +347,21 @@ void msnap_inode_unlinked(struct inode *inode);
 
 /* persist.c */
 int msnap_persist_inode(struct inode *inode);
+int msnap_persist(struct super_block *sb, struct msnap_target *t,
+		  unsigned int nt, u64 flags, struct io_uring_cmd *ucmd,
+		  u64 *epoch, u64 *pages);
+int msnap_abort(struct super_block *sb, struct msnap_target *t,
+		unsigned int nt, u64 flags, u64 *pages);
+
+/* ioctl.c */
+long msnap_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+int msnap_resolve(struct super_block *sb, u64 addr, u64 len,
+		  struct msnap_target **t, unsigned int *nt);
+void msnap_put_targets(struct msnap_target *t, unsigned int nt);
+
+/* uring.c */
+int msnap_uring_cmd(struct io_uring_cmd *ucmd, unsigned int issue_flags);
+void msnap_uring_done(struct io_uring_cmd *ucmd, int res);
 
 /* checkpoint.c */
 int msnap_checkpoint(struct super_block *sb);

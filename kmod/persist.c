@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * memsnap: persist, the atomic commit of a file's dirty pages.
+ * memsnap: persist, the atomic commit of dirty pages.
  *
- * Under snap_lock held exclusive (writers fault and wait, briefly), each
- * dirty page is write-protected again with folio_mkclean(), its dirty
- * flag cleared without touching writeback accounting, and its contents
- * copied to a bounce page: the snapshot is the state at one instant.
- * Writers then go on while the bounce pages and the commit record are
- * written out of place, together, with FUA: one device round trip.
+ * Under snap_lock held exclusive (writers that fault wait, briefly), each
+ * dirty page of the targets is write-protected again with folio_mkclean(),
+ * its dirty flag cleared without touching writeback accounting, and its
+ * contents copied to a bounce page: the snapshot is the state at one
+ * instant.  Writers then go on while the bounce pages and the commit
+ * record are written out of place, together, with FUA: one device round
+ * trip.  The cost is O(dirty pages in the targets), never O(file size).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -15,50 +16,32 @@
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/rmap.h>
+#include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 
 #include "memsnap.h"
 
-struct msnap_snap {
-	unsigned int	nr;		/* pages snapshotted */
-	unsigned int	cap;		/* pages counted dirty */
-	pgoff_t		*index;
-	struct page	**bounce;
-	struct folio	**folio;	/* pinned until the commit is done */
-	u64		*block;
-	u32		*crc;
-};
-
-static void msnap_snap_free(struct msnap_snap *s)
-{
-	unsigned int i;
-
-	for (i = 0; i < s->nr; i++) {
-		__free_page(s->bounce[i]);
-		folio_put(s->folio[i]);
-	}
-	kvfree(s->index);
-	kvfree(s->bounce);
-	kvfree(s->folio);
-	kvfree(s->block);
-	kvfree(s->crc);
-}
-
 static int msnap_snap_alloc(struct msnap_snap *s, unsigned int n)
 {
-	memset(s, 0, sizeof(*s));
 	s->cap = n;
+	s->ino = kvcalloc(n, sizeof(*s->ino), GFP_NOFS);
 	s->index = kvcalloc(n, sizeof(*s->index), GFP_NOFS);
 	s->bounce = kvcalloc(n, sizeof(*s->bounce), GFP_NOFS);
 	s->folio = kvcalloc(n, sizeof(*s->folio), GFP_NOFS);
 	s->block = kvcalloc(n, sizeof(*s->block), GFP_NOFS);
 	s->crc = kvcalloc(n, sizeof(*s->crc), GFP_NOFS);
-	if (!s->index || !s->bounce || !s->folio || !s->block || !s->crc) {
-		msnap_snap_free(s);
+	if (!s->ino || !s->index || !s->bounce || !s->folio || !s->block ||
+	    !s->crc)
 		return -ENOMEM;
-	}
 	return 0;
+}
+
+/* Whether dirty-set @entry belongs to this persist (MSNAP_THREAD). */
+static bool msnap_mine(void *entry, u64 flags)
+{
+	return !(flags & MSNAP_THREAD) ||
+	       xa_to_value(entry) == task_pid_nr(current);
 }
 
 /* Snapshot one dirty page into a bounce page. */
@@ -69,17 +52,18 @@ static int msnap_snap_page(struct inode *inode, struct msnap_snap *s,
 	struct page *bounce;
 	void *src, *dst;
 
-	xa_erase(&MSNAP_I(inode)->dirty, index);
 	folio = msnap_get_folio(inode->i_mapping, index, FGP_LOCK, 0);
-	if (IS_ERR(folio))
+	if (IS_ERR(folio)) {
+		xa_erase(&MSNAP_I(inode)->dirty, index);
 		return 0;	/* truncated away */
+	}
 	bounce = alloc_page(GFP_NOFS);
 	if (!bounce) {
-		msnap_track_dirty(inode, index);
 		folio_unlock(folio);
 		folio_put(folio);
 		return -ENOMEM;
 	}
+	xa_erase(&MSNAP_I(inode)->dirty, index);
 	folio_mkclean(folio);
 	folio_clear_dirty(folio);
 	src = kmap_local_folio(folio, 0);
@@ -89,6 +73,7 @@ static int msnap_snap_page(struct inode *inode, struct msnap_snap *s,
 	kunmap_local(dst);
 	kunmap_local(src);
 	folio_unlock(folio);
+	s->ino[s->nr] = inode->i_ino;
 	s->index[s->nr] = index;
 	s->bounce[s->nr] = bounce;
 	s->folio[s->nr] = folio;	/* keeps it cached until durable */
@@ -96,31 +81,78 @@ static int msnap_snap_page(struct inode *inode, struct msnap_snap *s,
 	return 0;
 }
 
-static unsigned int msnap_count_dirty(struct msnap_inode_info *mi)
+static bool msnap_target_skip(struct msnap_target *t)
+{
+	return MSNAP_I(t->inode)->unlinked;
+}
+
+static unsigned int msnap_count_dirty(struct msnap_target *t, unsigned int nt,
+				      u64 flags, bool *resized)
 {
 	unsigned long index;
-	unsigned int n = 0;
+	unsigned int n = 0, i;
 	void *entry;
 
-	xa_for_each(&mi->dirty, index, entry)
-		n++;
+	*resized = false;
+	for (i = 0; i < nt; i++) {
+		if (msnap_target_skip(&t[i]))
+			continue;
+		if (MSNAP_I(t[i].inode)->disk_size != i_size_read(t[i].inode))
+			*resized = true;
+		xa_for_each_range(&MSNAP_I(t[i].inode)->dirty, index, entry,
+				  t[i].first, t[i].last)
+			n += msnap_mine(entry, flags);
+	}
 	return n;
 }
 
-/* Log blocks a commit of @pages pages of one file needs, at most. */
-static u64 msnap_record_estimate(struct msnap_sb_info *sbi, u64 pages)
+/* Snapshot the targets' dirty pages and the sizes that go with them. */
+static int msnap_snapshot(struct msnap_target *t, unsigned int nt, u64 flags,
+			  struct msnap_snap *s)
+{
+	struct msnap_inode_info *mi;
+	unsigned long index;
+	unsigned int i;
+	void *entry;
+	int err = 0;
+
+	for (i = 0; i < nt && !err; i++) {
+		if (msnap_target_skip(&t[i]))
+			continue;
+		mi = MSNAP_I(t[i].inode);
+		xa_for_each_range(&mi->dirty, index, entry, t[i].first,
+				  t[i].last) {
+			if (!msnap_mine(entry, flags))
+				continue;
+			if (s->nr == s->cap)
+				break;
+			err = msnap_snap_page(t[i].inode, s, index);
+			if (err)
+				break;
+		}
+		mi->disk_size = i_size_read(t[i].inode);
+	}
+	return err;
+}
+
+/* Log blocks a commit of @pages pages needs, at most. */
+static u64 msnap_record_estimate(struct msnap_sb_info *sbi, u64 pages,
+				 unsigned int nt)
 {
 	u64 per = MSNAP_LOG_PAYLOAD / sizeof(struct msnap_entry_data);
 
 	return 2 + div64_u64(sbi->ns_len, MSNAP_LOG_PAYLOAD / 2) +
+	       div64_u64(nt * sizeof(struct msnap_entry_inode),
+			 MSNAP_LOG_PAYLOAD / 2) +
 	       div64_u64(pages + per - 1, per);
 }
 
 /* Room in the log and free blocks for @n pages, checkpointing for them. */
-static int msnap_persist_room(struct super_block *sb, unsigned int n)
+static int msnap_persist_room(struct super_block *sb, unsigned int n,
+			      unsigned int nt)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
-	u64 need = msnap_record_estimate(sbi, n);
+	u64 need = msnap_record_estimate(sbi, n, nt);
 	int err;
 
 	if (need > sbi->log_blocks / MSNAP_RECORD_MAX_DIV)
@@ -139,24 +171,30 @@ static int msnap_persist_room(struct super_block *sb, unsigned int n)
 	return -ENOSPC;
 }
 
-static int msnap_build_record(struct inode *inode, struct msnap_snap *s,
-			      struct msnap_record *rec)
+static int msnap_build_record(struct msnap_sb_info *sbi,
+			      struct msnap_target *t, unsigned int nt,
+			      struct msnap_commit *c)
 {
-	struct msnap_sb_info *sbi = MSNAP_SB(inode->i_sb);
+	struct msnap_snap *s = &c->snap;
 	struct msnap_entry_data *d;
 	struct msnap_entry_inode *e;
 	unsigned int i;
 	int err;
 
-	err = msnap_ns_drain(sbi, rec);
-	if (err)
-		return err;
-	e = msnap_record_add(rec, MSNAP_ENTRY_INODE, inode->i_ino, sizeof(*e));
-	if (IS_ERR(e))
-		return PTR_ERR(e);
-	msnap_entry_inode_fill(inode, e);
-	for (i = 0; i < s->nr; i++) {
-		d = msnap_record_add(rec, MSNAP_ENTRY_DATA, inode->i_ino,
+	err = msnap_ns_drain(sbi, &c->rec);
+	for (i = 0; i < nt && !err; i++) {
+		/* One attribute entry per file, at its first range. */
+		if (msnap_target_skip(&t[i]) ||
+		    (i && t[i - 1].inode == t[i].inode))
+			continue;
+		e = msnap_record_add(&c->rec, MSNAP_ENTRY_INODE,
+				     t[i].inode->i_ino, sizeof(*e));
+		if (IS_ERR(e))
+			return PTR_ERR(e);
+		msnap_entry_inode_fill(t[i].inode, e);
+	}
+	for (i = 0; i < s->nr && !err; i++) {
+		d = msnap_record_add(&c->rec, MSNAP_ENTRY_DATA, s->ino[i],
 				     sizeof(*d));
 		if (IS_ERR(d))
 			return PTR_ERR(d);
@@ -164,97 +202,163 @@ static int msnap_build_record(struct inode *inode, struct msnap_snap *s,
 		d->block = cpu_to_le64(s->block[i]);
 		d->data_crc = cpu_to_le32(s->crc[i]);
 	}
-	return 0;
-}
-
-/* Snapshot every dirty page of @inode and the size that goes with them. */
-static int msnap_snapshot(struct inode *inode, struct msnap_snap *s)
-{
-	struct msnap_inode_info *mi = MSNAP_I(inode);
-	unsigned long index;
-	void *entry;
-	int err = 0;
-
-	xa_for_each(&mi->dirty, index, entry) {
-		if (s->nr == s->cap)
-			break;
-		err = msnap_snap_page(inode, s, index);
-		if (err)
-			break;
-	}
-	mi->disk_size = i_size_read(inode);
 	return err;
 }
 
-static int msnap_persist_locked(struct inode *inode)
+/* The in-memory maps follow the commit at once (pages stay pinned). */
+static int msnap_apply(struct msnap_target *t, unsigned int nt,
+		       struct msnap_snap *s)
 {
-	struct msnap_sb_info *sbi = MSNAP_SB(inode->i_sb);
-	struct msnap_inode_info *mi = MSNAP_I(inode);
-	struct msnap_record rec;
-	struct msnap_snap s;
+	unsigned int i, j = 0;
+	int err = 0;
+
+	for (i = 0; i < s->nr && !err; i++) {
+		while (t[j].inode->i_ino != s->ino[i])
+			j++;
+		err = msnap_map_set(t[j].inode, s->index[i], s->block[i]);
+	}
+	for (i = 0; i < nt; i++)
+		if (!msnap_target_skip(&t[i]))
+			msnap_mark_ckpt(t[i].inode);
+	return err;
+}
+
+/* Snapshot, then build and submit the commit; commit_mutex held. */
+static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
+				unsigned int nt, u64 flags,
+				struct msnap_commit *c)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	struct msnap_snap *s = &c->snap;
 	unsigned int n, i;
+	bool resized;
 	int err;
 
 	down_write(&sbi->snap_lock);
-	n = msnap_count_dirty(mi);
-	if (!n && !sbi->ns_len && mi->disk_size == i_size_read(inode)) {
+	n = msnap_count_dirty(t, nt, flags, &resized);
+	if (!n && !sbi->ns_len && !resized) {
 		up_write(&sbi->snap_lock);
-		return 0;
+		return 1;	/* nothing to commit */
 	}
-	err = msnap_persist_room(inode->i_sb, n);
+	err = msnap_persist_room(sb, n, nt);
 	if (!err)
-		err = msnap_snap_alloc(&s, n);
-	if (!err) {
-		err = msnap_alloc_blocks(sbi, n, s.block, false);
-		if (err)
-			msnap_snap_free(&s);
-	}
+		err = msnap_snap_alloc(s, n);
+	if (!err)
+		err = msnap_alloc_blocks(sbi, n, s->block, false);
 	if (err) {
 		up_write(&sbi->snap_lock);
 		return err;
 	}
-	err = msnap_snapshot(inode, &s);
+	err = msnap_snapshot(t, nt, flags, s);
 	up_write(&sbi->snap_lock);
-	for (i = s.nr; i < n; i++)
-		msnap_alloc_unmark(sbi, s.block[i]);
-
-	msnap_record_init(sbi, &rec);
+	for (i = s->nr; i < n; i++)
+		msnap_alloc_unmark(sbi, s->block[i]);
 	if (!err)
-		err = msnap_build_record(inode, &s, &rec);
-	for (i = 0; i < s.nr && !err; i++)
-		err = msnap_map_set(inode, s.index[i], s.block[i]);
-	msnap_mark_ckpt(inode);
+		err = msnap_build_record(sbi, t, nt, c);
 	if (!err)
-		err = msnap_commit_record(inode->i_sb, &rec, s.bounce, s.block,
-					  s.nr);
-	else
-		msnap_fs_error(inode->i_sb, err, "building a commit");
-	if (!err)
-		sbi->ns_len = 0;
-	msnap_record_free(&rec);
-	msnap_snap_free(&s);
-	return err;
+		err = msnap_apply(t, nt, s);
+	if (err) {
+		/* Pages were taken out of their dirty sets: stop here. */
+		msnap_fs_error(sb, err, "building a commit");
+		return err;
+	}
+	msnap_commit_submit(sb, c);
+	sbi->ns_len = 0;
+	return 0;
 }
 
 /*
- * Make every change to @inode since its last persist durable, atomically:
- * after a crash the file holds all of them or none.  Returns when they
- * (and every earlier commit) are on stable storage.
+ * Persist the dirty pages of @t (only the calling thread's with
+ * MSNAP_THREAD) as one atomic commit.  Returns once they are durable,
+ * or, with MSNAP_ASYNC or an io_uring command, once they are snapshotted.
+ * *@epoch is the commit's sequence number (with nothing to commit, the
+ * last one issued), *@pages the pages it writes.
  */
+int msnap_persist(struct super_block *sb, struct msnap_target *t,
+		  unsigned int nt, u64 flags, struct io_uring_cmd *ucmd,
+		  u64 *epoch, u64 *pages)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	struct msnap_commit *c;
+	int err;
+
+	*pages = 0;
+	if (sb_rdonly(sb))
+		return -EROFS;
+	c = msnap_commit_alloc(sbi);
+	if (!c)
+		return -ENOMEM;
+	c->ucmd = ucmd;
+	mutex_lock(&sbi->commit_mutex);
+	err = sbi->error ? -EIO : msnap_persist_locked(sb, t, nt, flags, c);
+	*epoch = sbi->next_seq - 1;
+	mutex_unlock(&sbi->commit_mutex);
+	if (err) {
+		if (err > 0)	/* nothing to commit */
+			err = 0;
+		msnap_commit_free(c);
+		if (err || ucmd)
+			return err ? err : -ENODATA;
+	} else {
+		*pages = c->snap.nr;	/* c may be freed once durable */
+	}
+	if ((flags & MSNAP_ASYNC) || ucmd)
+		return 0;
+	return msnap_commit_wait(sbi, *epoch, false);
+}
+
+/* fsync: persist the whole file. */
 int msnap_persist_inode(struct inode *inode)
 {
-	struct msnap_sb_info *sbi = MSNAP_SB(inode->i_sb);
-	int err;
+	struct msnap_target t = {
+		.inode = inode, .first = 0, .last = ULONG_MAX,
+	};
+	u64 epoch, pages;
 
 	if (sb_rdonly(inode->i_sb))
 		return 0;
+	return msnap_persist(inode->i_sb, &t, 1, 0, NULL, &epoch, &pages);
+}
+
+/* Drop one page's unpersisted contents: it refaults from the disk. */
+static void msnap_abort_page(struct inode *inode, pgoff_t index)
+{
+	loff_t pos = (loff_t)index << PAGE_SHIFT;
+
+	xa_erase(&MSNAP_I(inode)->dirty, index);
+	truncate_inode_pages_range(inode->i_mapping, pos, pos + PAGE_SIZE - 1);
+}
+
+/*
+ * Discard the unpersisted changes of @t.  In-flight commits finish first,
+ * so that every page refaults with its last persisted contents.
+ */
+int msnap_abort(struct super_block *sb, struct msnap_target *t,
+		unsigned int nt, u64 flags, u64 *pages)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	unsigned long index;
+	unsigned int i;
+	void *entry;
+
+	*pages = 0;
 	mutex_lock(&sbi->commit_mutex);
-	if (sbi->error)
-		err = -EIO;
-	else if (MSNAP_I(inode)->unlinked)
-		err = 0;	/* a deleted file has nothing to keep */
-	else
-		err = msnap_persist_locked(inode);
+	msnap_commit_drain(sbi);
+	for (i = 0; i < nt; i++) {
+		struct address_space *mapping = t[i].inode->i_mapping;
+
+		filemap_invalidate_lock(mapping);
+		down_write(&sbi->snap_lock);
+		xa_for_each_range(&MSNAP_I(t[i].inode)->dirty, index, entry,
+				  t[i].first, t[i].last) {
+			if (!msnap_mine(entry, flags))
+				continue;
+			msnap_abort_page(t[i].inode, index);
+			(*pages)++;
+		}
+		up_write(&sbi->snap_lock);
+		filemap_invalidate_unlock(mapping);
+	}
 	mutex_unlock(&sbi->commit_mutex);
-	return err;
+	return 0;
 }

@@ -94,6 +94,7 @@ static void msnap_apply_super(struct msnap_sb_info *sbi, struct msnap_super *ds,
 	sbi->bitmap_copy = le32_to_cpu(ds->bitmap_copy);
 	sbi->ckpt_seq = le64_to_cpu(ds->ckpt_seq);
 	sbi->next_seq = sbi->ckpt_seq + 1;
+	sbi->durable_seq = sbi->ckpt_seq;
 	sbi->log_head = le64_to_cpu(ds->log_head);
 	sbi->inode_root = le64_to_cpu(ds->inode_root);
 	sbi->inode_height = le32_to_cpu(ds->inode_height);
@@ -429,7 +430,7 @@ static int msnap_replay(struct msnap_mount *m)
 			err = msnap_apply_record(m, &r);
 		if (ok && !err) {
 			sbi->log_used += r.count;
-			sbi->next_seq++;
+			sbi->durable_seq = sbi->next_seq++;
 			m->replayed++;
 		}
 		msnap_replay_rec_free(&r);

@@ -188,6 +188,9 @@ static struct msnap_sb_info *msnap_sbi_alloc(struct super_block *sb)
 	INIT_LIST_HEAD(&sbi->ckpt_list);
 	INIT_LIST_HEAD(&sbi->live_list);
 	INIT_DELAYED_WORK(&sbi->flush_work, msnap_flush_work);
+	spin_lock_init(&sbi->inflight_lock);
+	INIT_LIST_HEAD(&sbi->inflight);
+	init_waitqueue_head(&sbi->durable_wq);
 	return sbi;
 }
 
@@ -202,6 +205,10 @@ static int msnap_fill_super(struct super_block *sb, struct fs_context *fc)
 		return -ENOMEM;
 	sb->s_fs_info = sbi;
 	sbi->commit_secs = ctx->commit_secs;
+	sbi->wq = alloc_workqueue("memsnap-%s", WQ_MEM_RECLAIM | WQ_UNBOUND, 0,
+				  sb->s_id);
+	if (!sbi->wq)
+		return -ENOMEM;
 	if (!sb_set_blocksize(sb, MSNAP_BLOCK_SIZE)) {
 		msnap_err(sb, "device does not support 4 KiB blocks");
 		return -EINVAL;
@@ -277,6 +284,8 @@ static void msnap_kill_sb(struct super_block *sb)
 	kill_block_super(sb);
 	if (sbi) {
 		cancel_delayed_work_sync(&sbi->flush_work);
+		if (sbi->wq)
+			destroy_workqueue(sbi->wq);
 		msnap_alloc_destroy(sbi);
 		xa_destroy(&sbi->ino_changes);
 		kfree(sbi->ns_buf);

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * memsnap: persist through io_uring (IORING_OP_URING_CMD).
+ *
+ * The command is snapshotted and submitted from ->uring_cmd, which
+ * returns -EIOCBQUEUED; its CQE is posted when the commit and every
+ * earlier one are durable, from task context as the NVMe passthrough
+ * does (completing from the bio end_io is not safe in 6.1).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/fs.h>
+
+#include "memsnap.h"
+
+#if MSNAP_K612
+#include <linux/io_uring/cmd.h>
+#else
+#include <linux/io_uring.h>
+#endif
+
+/* The result travels in the command's private area. */
+struct msnap_uring_pdu {
+	int	res;
+};
+
+static const void *msnap_uring_payload(struct io_uring_cmd *ucmd)
+{
+#if MSNAP_K612
+	return io_uring_sqe_cmd(ucmd->sqe);
+#else
+	return ucmd->cmd;
+#endif
+}
+
+static void msnap_uring_task_done(struct io_uring_cmd *ucmd,
+				  unsigned int issue_flags)
+{
+	struct msnap_uring_pdu *pdu = (void *)ucmd->pdu;
+
+	io_uring_cmd_done(ucmd, pdu->res, 0, issue_flags);
+}
+
+/* Called when the commit carrying @ucmd is durable (or failed). */
+void msnap_uring_done(struct io_uring_cmd *ucmd, int res)
+{
+	struct msnap_uring_pdu *pdu = (void *)ucmd->pdu;
+
+	pdu->res = res;
+	io_uring_cmd_complete_in_task(ucmd, msnap_uring_task_done);
+}
+
+int msnap_uring_cmd(struct io_uring_cmd *ucmd, unsigned int issue_flags)
+{
+	struct super_block *sb = file_inode(ucmd->file)->i_sb;
+	struct msnap_uring_persist p;
+	struct msnap_target *t = NULL;
+	unsigned int nt = 0;
+	u64 epoch, pages;
+	int err;
+
+	BUILD_BUG_ON(sizeof(struct msnap_uring_pdu) > sizeof(ucmd->pdu));
+	if (ucmd->cmd_op != MSNAP_URING_CMD_PERSIST)
+		return -ENOTTY;
+	/* The payload is only valid during this call: copy it. */
+	memcpy(&p, msnap_uring_payload(ucmd), sizeof(p));
+	if (p.flags & ~MSNAP_THREAD || !p.pages)
+		return -EINVAL;
+	/* Snapshotting may sleep: never in the non-blocking issue path. */
+	if (issue_flags & IO_URING_F_NONBLOCK)
+		return -EAGAIN;
+	err = msnap_resolve(sb, p.addr, (u64)p.pages << PAGE_SHIFT, &t, &nt);
+	if (!err)
+		err = msnap_persist(sb, t, nt, p.flags, ucmd, &epoch, &pages);
+	msnap_put_targets(t, nt);
+	if (err == -ENODATA)
+		return 0;	/* nothing dirty: complete at once */
+	return err ? err : -EIOCBQUEUED;
+}

@@ -1,0 +1,567 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * msnap_persist through the ioctl ABI and io_uring: durability across
+ * remount, write-protect tracking, async + wait, per-thread persists,
+ * abort, several files in one commit, snapshot semantics under
+ * concurrent writers, large sparse regions, the dirty threshold, the
+ * preferred address, and every bad input.
+ */
+#include "kselftest_harness.h"
+#include "msnap_fs.h"
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+
+#define PG	4096UL
+#define MNT	"/tmp/msnap-persist"
+
+FIXTURE(fs) {
+	int fd;
+	char *p;
+	size_t size;
+};
+
+FIXTURE_SETUP(fs)
+{
+	const char *why = msnap_fs_unavailable();
+
+	self->fd = -1;
+	self->p = MAP_FAILED;
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, msnap_mkfs(MSNAP_TEST_DEV));
+	mkdir(MNT, 0755);
+	ASSERT_EQ(0, msnap_mount(MSNAP_TEST_DEV, MNT));
+	self->size = 64 * PG;
+	self->p = msnap_map_file(MNT, "region", self->size, &self->fd);
+	ASSERT_NE(MAP_FAILED, self->p);
+}
+
+FIXTURE_TEARDOWN(fs)
+{
+	if (self->p != MAP_FAILED)
+		munmap(self->p, self->size);
+	if (self->fd >= 0)
+		close(self->fd);
+	if (!msnap_fs_unavailable()) {
+		umount2(MNT, 0);
+		EXPECT_EQ(0, msnap_fsck(MSNAP_TEST_DEV));
+	}
+}
+
+static void fill(char *page, unsigned int v)
+{
+	memset(page, v & 0xff, PG);
+}
+
+static int page_is(const char *page, unsigned int v)
+{
+	size_t i;
+
+	for (i = 0; i < PG; i++)
+		if ((unsigned char)page[i] != (v & 0xff))
+			return 0;
+	return 1;
+}
+
+/* Unmap, remount, map again: what a restarted program sees. */
+static void reopen(struct __test_metadata *_metadata,
+		   FIXTURE_DATA(fs) *self)
+{
+	munmap(self->p, self->size);
+	close(self->fd);
+	ASSERT_EQ(0, msnap_remount(MSNAP_TEST_DEV, MNT));
+	self->p = msnap_map_file(MNT, "region", self->size, &self->fd);
+	ASSERT_NE(MAP_FAILED, self->p);
+}
+
+TEST_F(fs, persisted_pages_survive_remount_unpersisted_do_not)
+{
+	__u64 epoch = 0, pages = 0;
+
+	fill(self->p + 1 * PG, 0x11);
+	fill(self->p + 3 * PG, 0x33);
+	fill(self->p + 5 * PG, 0x55);
+	ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, self->size, 0,
+				       &epoch, &pages));
+	EXPECT_EQ(3, pages);
+	EXPECT_LT(0, epoch);
+	fill(self->p + 7 * PG, 0x77);	/* never persisted */
+	reopen(_metadata, self);
+	EXPECT_TRUE(page_is(self->p + 1 * PG, 0x11));
+	EXPECT_TRUE(page_is(self->p + 3 * PG, 0x33));
+	EXPECT_TRUE(page_is(self->p + 5 * PG, 0x55));
+	EXPECT_TRUE(page_is(self->p + 7 * PG, 0));
+	EXPECT_TRUE(page_is(self->p, 0));
+}
+
+TEST_F(fs, pages_are_tracked_again_after_a_persist)
+{
+	__u64 pages = 99, e1 = 0, e2 = 0;
+
+	fill(self->p, 1);
+	ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, PG, 0, &e1, &pages));
+	EXPECT_EQ(1, pages);
+	ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, PG, 0, NULL, &pages));
+	EXPECT_EQ(0, pages);
+	fill(self->p, 2);	/* write-protected again: faults, tracked */
+	ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, PG, 0, &e2, &pages));
+	EXPECT_EQ(1, pages);
+	EXPECT_LT(e1, e2);
+	reopen(_metadata, self);
+	EXPECT_TRUE(page_is(self->p, 2));
+}
+
+TEST_F(fs, only_the_range_is_persisted)
+{
+	__u64 pages = 0;
+
+	fill(self->p + 2 * PG, 2);
+	fill(self->p + 9 * PG, 9);
+	ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p + 2 * PG, PG, 0,
+				       NULL, &pages));
+	EXPECT_EQ(1, pages);
+	reopen(_metadata, self);
+	EXPECT_TRUE(page_is(self->p + 2 * PG, 2));
+	EXPECT_TRUE(page_is(self->p + 9 * PG, 0));
+}
+
+TEST_F(fs, async_then_wait)
+{
+	__u64 epoch = 0, pages = 0, bad;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		fill(self->p + i * PG, i + 1);
+	ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, self->size,
+				       MSNAP_ASYNC, &epoch, &pages));
+	EXPECT_EQ(16, pages);
+	ASSERT_EQ(0, ioctl(self->fd, MSNAP_IOC_WAIT, &epoch));
+	bad = epoch + 1000;
+	EXPECT_EQ(-1, ioctl(self->fd, MSNAP_IOC_WAIT, &bad));
+	EXPECT_EQ(EINVAL, errno);
+	reopen(_metadata, self);
+	for (i = 0; i < 16; i++)
+		EXPECT_TRUE(page_is(self->p + i * PG, i + 1));
+}
+
+struct thread_arg {
+	FIXTURE_DATA(fs) *self;
+	int first;
+	int count;
+	__u64 pages;
+	int err;
+	pthread_barrier_t *bar;
+};
+
+static void *thread_persist(void *p)
+{
+	struct thread_arg *a = p;
+	int i;
+
+	for (i = 0; i < a->count; i++)
+		fill(a->self->p + (a->first + i) * PG, a->first + 1);
+	pthread_barrier_wait(a->bar);	/* both threads have written */
+	a->err = msnap_persist_ioc(a->self->fd, a->self->p, a->self->size,
+				   MSNAP_THREAD, NULL, &a->pages);
+	return NULL;
+}
+
+TEST_F(fs, per_thread_persist_takes_only_that_threads_pages)
+{
+	struct thread_arg a = { .self = self, .first = 0, .count = 3 };
+	struct thread_arg b = { .self = self, .first = 10, .count = 5 };
+	pthread_barrier_t bar;
+	pthread_t ta, tb;
+
+	pthread_barrier_init(&bar, NULL, 2);
+	a.bar = &bar;
+	b.bar = &bar;
+	ASSERT_EQ(0, pthread_create(&ta, NULL, thread_persist, &a));
+	ASSERT_EQ(0, pthread_create(&tb, NULL, thread_persist, &b));
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	ASSERT_EQ(0, a.err);
+	ASSERT_EQ(0, b.err);
+	EXPECT_EQ(3, a.pages);
+	EXPECT_EQ(5, b.pages);
+}
+
+TEST_F(fs, thread_persist_leaves_other_threads_pages_dirty)
+{
+	struct thread_arg b = { .self = self, .first = 20, .count = 2 };
+	pthread_barrier_t bar;
+	__u64 pages = 0;
+	pthread_t tb;
+
+	pthread_barrier_init(&bar, NULL, 1);
+	b.bar = &bar;
+	fill(self->p, 0xaa);		/* this thread's page */
+	ASSERT_EQ(0, pthread_create(&tb, NULL, thread_persist, &b));
+	pthread_join(tb, NULL);
+	ASSERT_EQ(0, b.err);
+	EXPECT_EQ(2, b.pages);
+	ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, self->size,
+				       MSNAP_THREAD, NULL, &pages));
+	EXPECT_EQ(1, pages);
+}
+
+TEST_F(fs, abort_restores_the_last_persisted_contents)
+{
+	struct msnap_abort_args a = { .size = sizeof(a) };
+
+	fill(self->p + 4 * PG, 0x44);
+	ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, self->size, 0,
+				       NULL, NULL));
+	fill(self->p + 4 * PG, 0x99);
+	fill(self->p + 6 * PG, 0x66);
+	a.addr = (unsigned long)self->p;
+	a.len = self->size;
+	ASSERT_EQ(0, ioctl(self->fd, MSNAP_IOC_ABORT, &a));
+	EXPECT_EQ(2, a.pages);
+	EXPECT_TRUE(page_is(self->p + 4 * PG, 0x44));
+	EXPECT_TRUE(page_is(self->p + 6 * PG, 0));
+	/* Aborted pages are clean and tracked again. */
+	fill(self->p + 4 * PG, 0x45);
+	a.pages = 0;
+	ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, self->size, 0,
+				       NULL, &a.pages));
+	EXPECT_EQ(1, a.pages);
+}
+
+TEST_F(fs, persistv_commits_two_files_as_one)
+{
+	struct msnap_persistv_args v = { .size = sizeof(v) };
+	struct msnap_range r[2];
+	char *q;
+	int fd2;
+
+	q = msnap_map_file(MNT, "other", 8 * PG, &fd2);
+	ASSERT_NE(MAP_FAILED, q);
+	fill(self->p, 0x01);
+	fill(q + PG, 0x02);
+	r[0] = (struct msnap_range){ (unsigned long)self->p, PG };
+	r[1] = (struct msnap_range){ (unsigned long)q, 8 * PG };
+	v.ranges = (unsigned long)r;
+	v.nr_ranges = 2;
+	ASSERT_EQ(0, ioctl(self->fd, MSNAP_IOC_PERSISTV, &v));
+	EXPECT_EQ(2, v.pages);
+	munmap(q, 8 * PG);
+	close(fd2);
+	reopen(_metadata, self);
+	q = msnap_map_file(MNT, "other", 8 * PG, &fd2);
+	ASSERT_NE(MAP_FAILED, q);
+	EXPECT_TRUE(page_is(self->p, 0x01));
+	EXPECT_TRUE(page_is(q + PG, 0x02));
+	munmap(q, 8 * PG);
+	close(fd2);
+}
+
+struct stamper {
+	uint64_t *words;
+	size_t nwords;
+	atomic_int stop;
+	atomic_ulong last;
+};
+
+static void *stamp(void *p);
+
+/* Start a stamper and wait until it has stamped the region once. */
+static int stamper_start(pthread_t *t, struct stamper *s)
+{
+	if (pthread_create(t, NULL, stamp, s))
+		return -1;
+	while (!atomic_load(&s->last))
+		usleep(1000);
+	return 0;
+}
+
+/* Write version v into every word of the region, in order, forever. */
+static void *stamp(void *p)
+{
+	struct stamper *s = p;
+	uint64_t v = 1;
+	size_t i;
+
+	while (!atomic_load(&s->stop)) {
+		for (i = 0; i < s->nwords; i++)
+			__atomic_store_n(&s->words[i], v, __ATOMIC_RELAXED);
+		atomic_store(&s->last, v++);
+	}
+	return NULL;
+}
+
+/*
+ * A point-in-time image of a region that one writer stamps in address
+ * order: stamps never increase along the region and span at most 2.
+ */
+static int consistent_cut(const uint64_t *w, size_t n)
+{
+	size_t i;
+
+	for (i = 1; i < n; i++)
+		if (w[i] > w[i - 1] || w[0] - w[i] > 1)
+			return 0;
+	return 1;
+}
+
+TEST_F(fs, persist_is_a_snapshot_while_a_writer_runs)
+{
+	struct stamper s = { .words = (uint64_t *)self->p,
+			     .nwords = self->size / 8 };
+	uint64_t *copy = malloc(self->size);
+	__u64 pages = 0;
+	pthread_t t;
+	int i;
+
+	ASSERT_NE(NULL, copy);
+	ASSERT_EQ(0, stamper_start(&t, &s));
+	for (i = 0; i < 20; i++)
+		ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, self->size,
+					       0, NULL, &pages));
+	atomic_store(&s.stop, 1);
+	pthread_join(t, NULL);
+	/* What the writer did after the last persist is still dirty. */
+	ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, self->size, 0,
+				       NULL, &pages));
+	memcpy(copy, self->p, self->size);
+	reopen(_metadata, self);
+	EXPECT_EQ(0, memcmp(copy, self->p, self->size));
+	EXPECT_TRUE(consistent_cut((uint64_t *)self->p, self->size / 8));
+	free(copy);
+}
+
+TEST_F(fs, persist_snapshots_are_consistent_cuts)
+{
+	struct stamper s = { .words = (uint64_t *)self->p,
+			     .nwords = self->size / 8 };
+	pthread_t t;
+	int i, ok = 1;
+
+	ASSERT_EQ(0, stamper_start(&t, &s));
+	for (i = 0; i < 10; i++) {
+		ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, self->size,
+					       0, NULL, NULL));
+	}
+	atomic_store(&s.stop, 1);
+	pthread_join(t, NULL);
+	/* The durable state is the last persist's snapshot. */
+	munmap(self->p, self->size);
+	close(self->fd);
+	ASSERT_EQ(0, msnap_remount(MSNAP_TEST_DEV, MNT));
+	self->p = msnap_map_file(MNT, "region", self->size, &self->fd);
+	ASSERT_NE(MAP_FAILED, self->p);
+	ok = consistent_cut((uint64_t *)self->p, self->size / 8);
+	EXPECT_TRUE(ok);
+	EXPECT_NE(0, ((uint64_t *)self->p)[0]);
+}
+
+TEST_F(fs, io_uring_persists_complete_when_durable)
+{
+	struct msnap_uring_persist cmd;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct io_uring ring;
+	int i, ret, seen = 0;
+
+	ret = io_uring_queue_init(32, &ring, 0);
+	if (ret == -ENOSYS || ret == -EPERM)
+		SKIP(return, "io_uring unavailable (%d)", ret);
+	ASSERT_EQ(0, ret);
+	for (i = 0; i < 16; i++) {
+		fill(self->p + i * PG, 0xc0 + i);
+		sqe = io_uring_get_sqe(&ring);
+		ASSERT_NE(NULL, sqe);
+		io_uring_prep_rw(IORING_OP_URING_CMD, sqe, self->fd, NULL, 0, 0);
+		sqe->cmd_op = MSNAP_URING_CMD_PERSIST;
+		cmd = (struct msnap_uring_persist){
+			(unsigned long)(self->p + i * PG), 1, 0 };
+		memcpy(sqe->cmd, &cmd, sizeof(cmd));
+		sqe->user_data = i;
+	}
+	ASSERT_EQ(16, io_uring_submit(&ring));
+	for (i = 0; i < 16; i++) {
+		ASSERT_EQ(0, io_uring_wait_cqe(&ring, &cqe));
+		EXPECT_EQ(1, cqe->res) {
+			TH_LOG("persist %llu: res %d", cqe->user_data, cqe->res);
+		}
+		seen |= 1 << cqe->user_data;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	EXPECT_EQ(0xffff, seen);
+	io_uring_queue_exit(&ring);
+	reopen(_metadata, self);
+	for (i = 0; i < 16; i++)
+		EXPECT_TRUE(page_is(self->p + i * PG, 0xc0 + i));
+}
+
+TEST_F(fs, preferred_address_is_kept)
+{
+	struct msnap_addr_args a = { .size = sizeof(a) };
+
+	ASSERT_EQ(0, ioctl(self->fd, MSNAP_IOC_GET_ADDR, &a));
+	EXPECT_EQ(0, a.addr);
+	a.addr = 0x7e0000000000ULL;
+	ASSERT_EQ(0, ioctl(self->fd, MSNAP_IOC_SET_ADDR, &a));
+	a.addr = 0x1001;
+	EXPECT_EQ(-1, ioctl(self->fd, MSNAP_IOC_SET_ADDR, &a));
+	EXPECT_EQ(EINVAL, errno);
+	reopen(_metadata, self);
+	a.addr = 0;
+	ASSERT_EQ(0, ioctl(self->fd, MSNAP_IOC_GET_ADDR, &a));
+	EXPECT_EQ(0x7e0000000000ULL, a.addr);
+}
+
+TEST_F_TIMEOUT(fs, sparse_region_twice_ram_size, 300)
+{
+	size_t big = 3UL << 30;	/* guest RAM is 1.5 GiB */
+	__u64 pages = 0;
+	size_t off;
+	char *q;
+	int fd2;
+
+	q = msnap_map_file(MNT, "big", big, &fd2);
+	ASSERT_NE(MAP_FAILED, q);
+	for (off = 0; off < big; off += 4 << 20)
+		q[off] = (char)(off >> 22) | 1;
+	ASSERT_EQ(0, msnap_persist_ioc(fd2, q, big, 0, NULL, &pages));
+	EXPECT_EQ(big / (4 << 20), pages);
+	munmap(q, big);
+	close(fd2);
+	reopen(_metadata, self);
+	q = msnap_map_file(MNT, "big", big, &fd2);
+	ASSERT_NE(MAP_FAILED, q);
+	for (off = 0; off < big; off += 4 << 20)
+		ASSERT_EQ((char)(off >> 22) | 1, q[off]);
+	munmap(q, big);
+	close(fd2);
+}
+
+TEST_F(fs, one_page_of_a_64g_sparse_region)
+{
+	size_t big = 64UL << 30;
+	__u64 pages = 0;
+	char *q;
+	int fd2;
+
+	q = msnap_map_file(MNT, "huge", big, &fd2);
+	ASSERT_NE(MAP_FAILED, q);
+	q[big - PG] = 7;
+	ASSERT_EQ(0, msnap_persist_ioc(fd2, q, big, 0, NULL, &pages));
+	EXPECT_EQ(1, pages);
+	munmap(q, big);
+	close(fd2);
+}
+
+static long meminfo_kb(const char *field)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, strlen(field)))
+			v = atol(line + strlen(field) + 1);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+TEST_F_TIMEOUT(fs, dirty_set_beyond_dirty_threshold_is_not_throttled, 120)
+{
+	size_t big = 64UL << 20;
+	long before, after;
+	char *q;
+	int fd2;
+
+	/* 2 MiB: far below the 64 MiB this region dirties. */
+	ASSERT_EQ(0, msnap_sh("echo 2097152 > /proc/sys/vm/dirty_bytes"));
+	before = meminfo_kb("Dirty:");
+	q = msnap_map_file(MNT, "dirty", big, &fd2);
+	ASSERT_NE(MAP_FAILED, q);
+	memset(q, 0x5a, big);
+	ASSERT_EQ(0, pwrite(fd2, q, big / 2, 0) == (ssize_t)big / 2 ? 0 : -1);
+	after = meminfo_kb("Dirty:");
+	/* Region pages are not writeback-dirty: nothing to throttle on. */
+	EXPECT_GT(16 * 1024, after - before) {
+		TH_LOG("Dirty grew by %ld KiB", after - before);
+	}
+	/* Another file system's writer is not throttled either. */
+	EXPECT_EQ(0, msnap_sh("dd if=/dev/zero of=/tmp/other bs=1M count=8 status=none"));
+	ASSERT_EQ(0, msnap_persist_ioc(fd2, q, big, 0, NULL, NULL));
+	/* Back to the default ratio (which clears dirty_bytes). */
+	msnap_sh("echo 20 > /proc/sys/vm/dirty_ratio");
+	munmap(q, big);
+	close(fd2);
+}
+
+TEST_F(fs, bad_inputs_are_rejected)
+{
+	struct msnap_persist_args a;
+	char buf[256] = {};
+	char *anon, *priv;
+	int fdo;
+
+#define PERSIST_ERRNO(expect_errno) do {				\
+		errno = 0;						\
+		EXPECT_EQ(-1, ioctl(self->fd, MSNAP_IOC_PERSIST, &a));	\
+		EXPECT_EQ(expect_errno, errno);				\
+	} while (0)
+#define RESET() (a = (struct msnap_persist_args){ .size = sizeof(a),	\
+		 .addr = (unsigned long)self->p, .len = PG })
+
+	RESET(); a.addr += 1;			PERSIST_ERRNO(EINVAL);
+	RESET(); a.len = UINT64_MAX;		PERSIST_ERRNO(EINVAL);
+	RESET(); a.addr = UINT64_MAX & ~(PG - 1); PERSIST_ERRNO(EINVAL);
+	RESET(); a.flags = 0x100;		PERSIST_ERRNO(EINVAL);
+	RESET(); a.reserved[1] = 1;		PERSIST_ERRNO(EINVAL);
+	RESET(); a.size = 8;			PERSIST_ERRNO(EINVAL);
+	/* A memsnap mapping followed by a hole. */
+	anon = mmap(NULL, 2 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, anon);
+	ASSERT_NE(MAP_FAILED, mmap(anon, PG, PROT_READ | PROT_WRITE,
+				   MAP_SHARED | MAP_FIXED, self->fd, 0));
+	munmap(anon + PG, PG);
+	RESET(); a.addr = (unsigned long)anon; a.len = 2 * PG;
+	PERSIST_ERRNO(ENOMEM);
+	munmap(anon, PG);
+	anon = mmap(NULL, PG, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, anon);
+	RESET(); a.addr = (unsigned long)anon;	PERSIST_ERRNO(EINVAL);
+	priv = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, priv);
+	priv[0] = 1;
+	RESET(); a.addr = (unsigned long)priv;	PERSIST_ERRNO(EINVAL);
+	munmap(priv, PG);
+	munmap(anon, PG);
+	/* A bigger structure with unknown non-zero bytes. */
+	RESET();
+	memcpy(buf, &a, sizeof(a));
+	((struct msnap_persist_args *)buf)->size = sizeof(buf);
+	buf[sizeof(a) + 3] = 1;
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(self->fd, MSNAP_IOC_PERSIST, buf));
+	EXPECT_EQ(E2BIG, errno);
+	/* ... and with zeroes there it is accepted. */
+	buf[sizeof(a) + 3] = 0;
+	EXPECT_EQ(0, ioctl(self->fd, MSNAP_IOC_PERSIST, buf));
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(self->fd, MSNAP_IOC_PERSIST, (void *)8));
+	EXPECT_EQ(EFAULT, errno);
+	fdo = open("/proc/self/status", O_RDONLY);
+	ASSERT_LE(0, fdo);
+	RESET();
+	errno = 0;
+	EXPECT_EQ(-1, ioctl(fdo, MSNAP_IOC_PERSIST, &a));
+	EXPECT_EQ(ENOTTY, errno);
+	close(fdo);
+#undef RESET
+#undef PERSIST_ERRNO
+}
+
+TEST_HARNESS_MAIN

@@ -355,19 +355,21 @@ void msnap_commit_submit(struct super_block *sb, struct msnap_commit *c)
 	msnap_io_put(&c->io);
 }
 
+static bool msnap_durable(struct msnap_sb_info *sbi, u64 seq)
+{
+	return READ_ONCE(sbi->durable_seq) >= seq || READ_ONCE(sbi->error);
+}
+
 /* Wait until commit @seq and all before it are durable. */
 int msnap_commit_wait(struct msnap_sb_info *sbi, u64 seq, bool intr)
 {
 	int err = 0;
 
-#define MSNAP_DURABLE(sbi, seq)	\
-	(READ_ONCE((sbi)->durable_seq) >= (seq) || READ_ONCE((sbi)->error))
 	if (intr)
 		err = wait_event_interruptible(sbi->durable_wq,
-					       MSNAP_DURABLE(sbi, seq));
+					       msnap_durable(sbi, seq));
 	else
-		wait_event(sbi->durable_wq, MSNAP_DURABLE(sbi, seq));
-#undef MSNAP_DURABLE
+		wait_event(sbi->durable_wq, msnap_durable(sbi, seq));
 	if (err)
 		return err;
 	return READ_ONCE(sbi->durable_seq) >= seq ? 0 : -EIO;

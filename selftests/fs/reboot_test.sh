@@ -1,0 +1,120 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# reboot_test.sh --kernel REL: host-side tests of what a memsnap
+# filesystem holds across reboots and power cuts, in TAP.  Each boot is a
+# tools/vm/run guest on the same persistent drive image; the guest side is
+# reboot_guest.py.
+#   - clean: boot 1 formats, mounts, writes files (some fsynced, some
+#     not), renames, unlinks, chmods, truncates, unmounts; boot 2 mounts
+#     and finds exactly the persisted state; fsck.memsnap -n is clean;
+#   - power cut: boot 1 loops over fsynced overwrites, appends and
+#     namespace operations, acknowledging each iteration in the results
+#     directory, and the power is cut after some iterations; boot 2
+#     recovers and finds the state of one iteration at or after the last
+#     acknowledged one, never a mix; fsck.memsnap -n is clean before and
+#     after the recovery mount.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+rel=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--kernel) rel=$2; shift ;;
+	*) echo "usage: $0 --kernel RELEASE" >&2; exit 2 ;;
+	esac
+	shift
+done
+[ -n "$rel" ] || { echo "usage: $0 --kernel RELEASE" >&2; exit 2; }
+
+work=$top/build/check/$rel/reboot
+guest=$top/selftests/fs/reboot_guest.py
+tools=$top/build/tools
+rm -rf "$work"
+mkdir -p "$work"
+n=0 failed=0
+
+vm() {
+	# vm NAME OPTIONS... -- COMMAND: run in the guest, keep stdout, stderr
+	# and the exit status of this run in $work/NAME.{out,err,rc}.
+	local name=$1
+	shift
+	"$top/tools/vm/run" --kernel "$rel" --results "$work/$name.d" "$@" \
+		> "$work/$name.out" 2> "$work/$name.err"
+	echo $? > "$work/$name.rc"
+}
+
+result() {
+	# result OK DESCRIPTION [DIAGNOSTIC-FILE...]
+	local ok=$1 desc=$2 f
+	shift 2
+	n=$((n + 1))
+	if [ "$ok" = 0 ]; then
+		echo "ok $n $desc"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n $desc"
+		for f in "$@"; do
+			[ -e "$f" ] && sed 's/^/#   /' "$f" | tail -n 30
+		done
+	fi
+}
+
+rc_of() { cat "$work/$1.rc"; }
+
+# Guest shell prologue: a mount point, and stop at the first failure.
+pro="set -e; m=/tmp/ms; mkdir -p \$m; d=/dev/nvme0n1"
+
+echo "TAP version 13"
+echo "1..6"
+
+# --- clean unmount and reboot
+img=$work/clean.img
+vm clean1 --disk "$img:256M" -- bash -c "$pro
+	$tools/mkfs.memsnap -f -q \$d
+	mount -t memsnap \$d \$m
+	python3 $guest populate \$m
+	umount \$m"
+[ "$(rc_of clean1)" = 0 ]
+result $? "boot 1: format, write, fsync some, rename, unlink, unmount" \
+	"$work/clean1.out" "$work/clean1.err"
+
+vm clean2 --disk "$img" -- bash -c "$pro
+	mount -t memsnap \$d \$m
+	python3 $guest check \$m
+	umount \$m
+	$tools/fsck.memsnap -n \$d"
+[ "$(rc_of clean2)" = 0 ] && grep -qx 'check: ok' "$work/clean2.out"
+result $? "boot 2: exactly the fsynced data and the namespace changes, fsck clean" \
+	"$work/clean2.out" "$work/clean2.err"
+
+# --- power cut in the middle of fsyncs and namespace operations
+img=$work/cut.img
+vm cut1 --disk "$img:256M" --kill-on POWER-CUT-NOW --timeout 600 -- bash -c "$pro
+	$tools/mkfs.memsnap -f -q \$d
+	mount -t memsnap -o commit=1 \$d \$m
+	python3 $guest cutloop \$m 25"
+[ "$(rc_of cut1)" = 0 ] && grep -q 'power cut on' "$work/cut1.err" &&
+	[ -s "$work/cut1.d/acked" ]
+result $? "boot 1: power cut while fsyncing in a loop" "$work/cut1.out" "$work/cut1.err"
+
+vm cut2 --disk "$img" -- bash -c "$pro
+	$tools/fsck.memsnap -n \$d
+	mount -t memsnap \$d \$m
+	MSVM_RESULTS=$work/cut1.d python3 $guest cutcheck \$m
+	umount \$m
+	$tools/fsck.memsnap -n \$d
+	echo checkpointed-fsck-ok
+	mount -t memsnap \$d \$m
+	MSVM_RESULTS=$work/cut1.d python3 $guest cutcheck \$m
+	umount \$m"
+grep -q 'replayed [0-9]* commit' "$work/cut2.d/dmesg" 2>/dev/null
+result $? "boot 2: recovery replays the log" "$work/cut2.out" "$work/cut2.d/dmesg"
+[ "$(rc_of cut2)" = 0 ] && [ "$(grep -c '^cutcheck: ok' "$work/cut2.out")" = 2 ]
+result $? "boot 2: one iteration at or after the last acknowledged, never a mix, namespace a prefix" \
+	"$work/cut2.out" "$work/cut2.err"
+grep -q checkpointed-fsck-ok "$work/cut2.out"
+result $? "boot 2: fsck clean before recovery and after its checkpoint" \
+	"$work/cut2.out" "$work/cut2.err"
+
+echo "# reboot: $((n - failed)) passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,147 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# examples_test.sh --kernel REL: host-side tests of the libmemsnap
+# examples (examples/), in TAP.  Boots a guest three times on one
+# persistent drive image:
+#   1. mkfs, mount, run the counter and the hash table until a power cut;
+#   2. after recovery both hold exactly the acknowledged updates (or the
+#      one in flight), and they run on until a second power cut;
+#   3. the same check again, fsck is clean, and the io_uring example runs
+#      and keeps its records across runs.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+rel=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--kernel) rel=$2; shift ;;
+	*) echo "usage: $0 --kernel RELEASE" >&2; exit 2 ;;
+	esac
+	shift
+done
+[ -n "$rel" ] || { echo "usage: $0 --kernel RELEASE" >&2; exit 2; }
+
+work=$top/build/check/$rel/examples
+img=$work/drive.img
+ex=$top/build/examples
+tools=$top/build/tools
+rm -rf "$work"
+mkdir -p "$work"
+n=0 failed=0
+
+vm() {
+	# vm NAME OPTIONS... -- COMMAND: run in the guest, keep stdout, stderr
+	# and the exit status of this run in $work/NAME.{out,err,rc}.
+	local name=$1
+	shift
+	"$top/tools/vm/run" --kernel "$rel" --results "$work/$name.d" "$@" \
+		> "$work/$name.out" 2> "$work/$name.err"
+	echo $? > "$work/$name.rc"
+}
+
+result() {
+	# result OK DESCRIPTION [DIAGNOSTIC-FILE...]
+	local ok=$1 desc=$2 f
+	shift 2
+	n=$((n + 1))
+	if [ "$ok" = 0 ]; then
+		echo "ok $n $desc"
+	else
+		failed=$((failed + 1))
+		echo "not ok $n $desc"
+		for f in "$@"; do
+			[ -e "$f" ] && sed 's/^/#   /' "$f" | tail -n 30
+		done
+	fi
+}
+
+rc_of() { cat "$work/$1.rc"; }
+
+# The complete lines of a run's output (a power cut may leave half of one).
+lines() {
+	local f=$work/$1.out
+	if [ -n "$(tail -c 1 "$f")" ]; then
+		sed '$d' "$f"
+	else
+		cat "$f"
+	fi
+}
+
+# value RUN PROG WHAT: the number in the last "PROG: WHAT N" line, or
+# the empty string.
+value() {
+	lines "$1" | sed -nE "s/^$2: $3 ([0-9]+).*/\\1/p" | tail -n 1
+}
+
+# acked RUN PROG: the last acknowledged value, or the start value.
+acked() {
+	local v
+	v=$(value "$1" "$2" acked)
+	[ -n "$v" ] || v=$(value "$1" "$2" start)
+	echo "${v:-0}"
+}
+
+# exact V L: V is L (everything acknowledged) or L + 1 (plus the update
+# that was durable when the power went, but not yet acknowledged).
+exact() {
+	[ -n "$1" ] && { [ "$1" = "$2" ] || [ "$1" = $(($2 + 1)) ]; }
+}
+
+mnt='mkdir -p /tmp/ms && mount -t memsnap /dev/nvme0n1 /tmp/ms'
+both="{ $ex/counter /tmp/ms/counter 1000000 & $ex/hashtable /tmp/ms/table fill 1000000; }"
+
+echo "TAP version 13"
+echo "1..10"
+
+make -s -C "$top/examples" > "$work/build.log" 2>&1 &&
+	! grep -q 'warning:' "$work/build.log"
+result $? "examples build without warnings" "$work/build.log"
+
+vm run1 --disk "$img:256M" --kill-on "hashtable: acked 150" -- sh -c \
+	"$tools/mkfs.memsnap -f -q /dev/nvme0n1 && $mnt && $both; echo not-killed"
+[ "$(rc_of run1)" = 0 ] && grep -q 'power cut on' "$work/run1.err" &&
+	! grep -q not-killed "$work/run1.out"
+result $? "counter and hash table run until a power cut" \
+	"$work/run1.err" "$work/run1.out"
+
+c1=$(acked run1 counter) h1=$(acked run1 hashtable)
+vm run2 --disk "$img" --kill-on "hashtable: acked $((h1 + 100))" -- sh -c \
+	"$mnt && $both; echo not-killed"
+c2=$(value run2 counter start) h2=$(value run2 hashtable start)
+exact "$c2" "$c1"
+result $? "counter holds the acknowledged increments after the cut ($c1 acked, ${c2:-none} found)" \
+	"$work/run2.out" "$work/run2.err"
+exact "$h2" "$h1" && grep -q "^hashtable: start $h2 keys verified" "$work/run2.out"
+result $? "hash table holds the acknowledged keys, pointers intact ($h1 acked, ${h2:-none} found)" \
+	"$work/run2.out" "$work/run2.err"
+[ "$(rc_of run2)" = 0 ] && grep -q 'power cut on' "$work/run2.err" &&
+	! grep -q not-killed "$work/run2.out"
+result $? "both run on after recovery until a second power cut" \
+	"$work/run2.err" "$work/run2.out"
+
+c2=$(acked run2 counter) h2=$(acked run2 hashtable)
+vm run3 --disk "$img" -- sh -c "$mnt && $ex/counter /tmp/ms/counter 0 &&
+	$ex/hashtable /tmp/ms/table check &&
+	$ex/uring /tmp/ms/uring 300 && $ex/uring /tmp/ms/uring 20 &&
+	umount /tmp/ms && $tools/fsck.memsnap -n /dev/nvme0n1 &&
+	echo fsck-clean"
+c3=$(value run3 counter start) h3=$(value run3 hashtable start)
+exact "$c3" "$c2"
+result $? "counter exact after the second cut ($c2 acked, ${c3:-none} found)" \
+	"$work/run3.out" "$work/run3.err"
+exact "$h3" "$h2" && grep -q "^hashtable: start $h3 keys verified" "$work/run3.out"
+result $? "hash table exact after the second cut ($h2 acked, ${h3:-none} found)" \
+	"$work/run3.out" "$work/run3.err"
+grep -q '^uring: 300 persists acked, [0-9]* completed while other work went on; 300 copies written; 300 records in all' "$work/run3.out"
+result $? "io_uring example overlaps 300 persists with other IO" \
+	"$work/run3.out" "$work/run3.err"
+grep -q '^uring: start 300 records' "$work/run3.out" &&
+	grep -q ' 320 records in all' "$work/run3.out"
+result $? "io_uring example's records persist across runs" \
+	"$work/run3.out" "$work/run3.err"
+[ "$(rc_of run3)" = 0 ] && grep -qx fsck-clean "$work/run3.out"
+result $? "fsck clean after the power cuts, guest log clean" \
+	"$work/run3.out" "$work/run3.err"
+
+echo "# examples: $((n - failed)) passed, $failed failed"
+[ "$failed" = 0 ]

@@ -10,52 +10,12 @@
 #   3. the same check again, fsck is clean, and the io_uring example runs
 #      and keeps its records across runs.
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-rel=
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--kernel) rel=$2; shift ;;
-	*) echo "usage: $0 --kernel RELEASE" >&2; exit 2 ;;
-	esac
-	shift
-done
-[ -n "$rel" ] || { echo "usage: $0 --kernel RELEASE" >&2; exit 2; }
-
-work=$top/build/check/$rel/examples
+# shellcheck source=../lib/vmtap.sh
+. "$(dirname "$0")/../lib/vmtap.sh"
+vmtap_init examples "$@"
 img=$work/drive.img
 ex=$top/build/examples
 tools=$top/build/tools
-rm -rf "$work"
-mkdir -p "$work"
-n=0 failed=0
-
-vm() {
-	# vm NAME OPTIONS... -- COMMAND: run in the guest, keep stdout, stderr
-	# and the exit status of this run in $work/NAME.{out,err,rc}.
-	local name=$1
-	shift
-	"$top/tools/vm/run" --kernel "$rel" --results "$work/$name.d" "$@" \
-		> "$work/$name.out" 2> "$work/$name.err"
-	echo $? > "$work/$name.rc"
-}
-
-result() {
-	# result OK DESCRIPTION [DIAGNOSTIC-FILE...]
-	local ok=$1 desc=$2 f
-	shift 2
-	n=$((n + 1))
-	if [ "$ok" = 0 ]; then
-		echo "ok $n $desc"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n $desc"
-		for f in "$@"; do
-			[ -e "$f" ] && sed 's/^/#   /' "$f" | tail -n 30
-		done
-	fi
-}
-
-rc_of() { cat "$work/$1.rc"; }
 
 # The complete lines of a run's output (a power cut may leave half of one).
 lines() {
@@ -87,6 +47,20 @@ exact() {
 	[ -n "$1" ] && { [ "$1" = "$2" ] || [ "$1" = $(($2 + 1)) ]; }
 }
 
+# check_cut BEFORE AFTER WHICH: the counter and the hash table that run
+# AFTER found hold exactly what run BEFORE acknowledged.
+check_cut() {
+	local c h c2 h2
+	c=$(acked "$1" counter) h=$(acked "$1" hashtable)
+	c2=$(value "$2" counter start) h2=$(value "$2" hashtable start)
+	exact "$c2" "$c"
+	result $? "counter holds the acknowledged increments after $3 ($c acked, ${c2:-none} found)" \
+		"$work/$2.out" "$work/$2.err"
+	exact "$h2" "$h" && grep -q "^hashtable: start $h2 keys verified" "$work/$2.out"
+	result $? "hash table holds the acknowledged keys after $3, pointers intact ($h acked, ${h2:-none} found)" \
+		"$work/$2.out" "$work/$2.err"
+}
+
 mnt='mkdir -p /tmp/ms && mount -t memsnap /dev/nvme0n1 /tmp/ms'
 both="{ $ex/counter /tmp/ms/counter 1000000 & $ex/hashtable /tmp/ms/table fill 1000000; }"
 
@@ -104,34 +78,21 @@ vm run1 --disk "$img:256M" --kill-on "hashtable: acked 150" -- sh -c \
 result $? "counter and hash table run until a power cut" \
 	"$work/run1.err" "$work/run1.out"
 
-c1=$(acked run1 counter) h1=$(acked run1 hashtable)
+h1=$(acked run1 hashtable)
 vm run2 --disk "$img" --kill-on "hashtable: acked $((h1 + 100))" -- sh -c \
 	"$mnt && $both; echo not-killed"
-c2=$(value run2 counter start) h2=$(value run2 hashtable start)
-exact "$c2" "$c1"
-result $? "counter holds the acknowledged increments after the cut ($c1 acked, ${c2:-none} found)" \
-	"$work/run2.out" "$work/run2.err"
-exact "$h2" "$h1" && grep -q "^hashtable: start $h2 keys verified" "$work/run2.out"
-result $? "hash table holds the acknowledged keys, pointers intact ($h1 acked, ${h2:-none} found)" \
-	"$work/run2.out" "$work/run2.err"
+check_cut run1 run2 "the cut"
 [ "$(rc_of run2)" = 0 ] && grep -q 'power cut on' "$work/run2.err" &&
 	! grep -q not-killed "$work/run2.out"
 result $? "both run on after recovery until a second power cut" \
 	"$work/run2.err" "$work/run2.out"
 
-c2=$(acked run2 counter) h2=$(acked run2 hashtable)
 vm run3 --disk "$img" -- sh -c "$mnt && $ex/counter /tmp/ms/counter 0 &&
 	$ex/hashtable /tmp/ms/table check &&
 	$ex/uring /tmp/ms/uring 300 && $ex/uring /tmp/ms/uring 20 &&
 	umount /tmp/ms && $tools/fsck.memsnap -n /dev/nvme0n1 &&
 	echo fsck-clean"
-c3=$(value run3 counter start) h3=$(value run3 hashtable start)
-exact "$c3" "$c2"
-result $? "counter exact after the second cut ($c2 acked, ${c3:-none} found)" \
-	"$work/run3.out" "$work/run3.err"
-exact "$h3" "$h2" && grep -q "^hashtable: start $h3 keys verified" "$work/run3.out"
-result $? "hash table exact after the second cut ($h2 acked, ${h3:-none} found)" \
-	"$work/run3.out" "$work/run3.err"
+check_cut run2 run3 "the second cut"
 grep -q '^uring: 300 persists acked, [0-9]* completed while other work went on; 300 copies written; 300 records in all' "$work/run3.out"
 result $? "io_uring example overlaps 300 persists with other IO" \
 	"$work/run3.out" "$work/run3.err"

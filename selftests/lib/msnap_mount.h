@@ -70,6 +70,20 @@ static inline int msnap_mnt_private(void)
 	return 0;
 }
 
+/*
+ * FIXTURE_SETUP body: a fresh filesystem on MSNAP_TEST_DEV mounted in
+ * @m, or SKIP with the reason when the guest cannot make one.
+ */
+#define MSNAP_MNT_SETUP(m) do {						\
+	const char *why_ = msnap_mnt_unavailable();			\
+									\
+	memset((m), 0, sizeof(*(m)));					\
+	if (why_)							\
+		SKIP(return, "%s", why_);				\
+	ASSERT_EQ(0, msnap_mnt_private());				\
+	ASSERT_EQ(0, msnap_mnt_make((m), MSNAP_TEST_DEV));		\
+} while (0)
+
 /* "DIR/NAME" in the caller's buffer. */
 static inline const char *msnap_mnt_path(const struct msnap_mnt *m,
 					 const char *name, char *buf,

@@ -106,13 +106,7 @@ FIXTURE(fs) {
 
 FIXTURE_SETUP(fs)
 {
-	const char *why = msnap_mnt_unavailable();
-
-	memset(&self->m, 0, sizeof(self->m));
-	if (why)
-		SKIP(return, "%s", why);
-	ASSERT_EQ(0, msnap_mnt_private());
-	ASSERT_EQ(0, msnap_mnt_make(&self->m, MSNAP_TEST_DEV));
+	MSNAP_MNT_SETUP(&self->m);
 	msnap_mnt_path(&self->m, "a", self->a, sizeof(self->a));
 	msnap_mnt_path(&self->m, "b", self->b, sizeof(self->b));
 }

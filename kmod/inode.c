@@ -371,6 +371,7 @@ static int msnap_rename(msnap_idmap_t *idmap, struct inode *old_dir,
 		goto out;
 	if (flags & RENAME_EXCHANGE) {
 		msnap_set_name(target, &old_dentry->d_name);
+		msnap_mark_ckpt(target);
 		err = msnap_ns_log(sbi, MSNAP_ENTRY_NAME, target);
 	} else if (target) {
 		err = msnap_remove(new_dir, new_dentry);
@@ -378,6 +379,7 @@ static int msnap_rename(msnap_idmap_t *idmap, struct inode *old_dir,
 	if (err)
 		goto out;
 	msnap_set_name(inode, &new_dentry->d_name);
+	msnap_mark_ckpt(inode);
 	err = msnap_ns_log(sbi, MSNAP_ENTRY_NAME, inode);
 	if (err)
 		goto out;
@@ -389,17 +391,21 @@ out:
 	return err;
 }
 
-/* Change the size: unmap what lies beyond, zero the partial last page. */
+/*
+ * Change the size: unmap what lies beyond, and zero the partial page at
+ * the lower of the two sizes, in the page cache and in its persisted
+ * copy, so that bytes past a cut never come back, even after a crash.
+ */
 static int msnap_resize(struct inode *inode, loff_t size)
 {
 	struct msnap_inode_info *mi = MSNAP_I(inode);
-	loff_t old = i_size_read(inode);
+	loff_t cut = min_t(loff_t, i_size_read(inode), size);
 	pgoff_t first = DIV_ROUND_UP(size, PAGE_SIZE);
 	unsigned long index;
 	void *entry;
 	int err;
 
-	err = msnap_zero_tail(inode, min(old, size));
+	err = msnap_zero_tail(inode, cut);
 	if (err)
 		return err;
 	truncate_setsize(inode, size);
@@ -409,7 +415,10 @@ static int msnap_resize(struct inode *inode, loff_t size)
 	if (err)
 		return err;
 	mi->disk_size = size;
-	return msnap_ns_log(MSNAP_SB(inode->i_sb), MSNAP_ENTRY_TRUNCATE, inode);
+	err = msnap_ns_log(MSNAP_SB(inode->i_sb), MSNAP_ENTRY_TRUNCATE, inode);
+	if (!err)
+		err = msnap_zero_persisted_tail(inode, cut);
+	return err;
 }
 
 static int msnap_setattr(msnap_idmap_t *idmap, struct dentry *dentry,

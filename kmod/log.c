@@ -46,6 +46,19 @@ static void msnap_io_end(struct bio *bio)
 	msnap_io_put(io);
 }
 
+/* Read or write one page at @block and wait for it. */
+int msnap_io_sync(struct super_block *sb, u64 block, struct page *page,
+		  blk_opf_t opf)
+{
+	struct msnap_io io;
+
+	msnap_io_init(&io);
+	msnap_submit_pages(sb, block, &page, 1, opf, &io);
+	if (!atomic_dec_and_test(&io.pending))
+		wait_for_completion_io(&io.done);
+	return io.error;
+}
+
 /* Write or read @nr pages at consecutive blocks from @block. */
 void msnap_submit_pages(struct super_block *sb, u64 block, struct page **pages,
 			unsigned int nr, blk_opf_t opf, struct msnap_io *io)
@@ -472,6 +485,35 @@ int msnap_ns_log(struct msnap_sb_info *sbi, enum msnap_entry_type type,
 	if (!delayed_work_pending(&sbi->flush_work))
 		queue_delayed_work(system_long_wq, &sbi->flush_work,
 				   sbi->commit_secs * HZ);
+	return 0;
+}
+
+/* Queue a DATA entry for a block already written durably. */
+int msnap_ns_log_data(struct msnap_sb_info *sbi, u64 ino, pgoff_t index,
+		      u64 block, u32 crc)
+{
+	struct msnap_entry_data *d;
+	size_t need = sizeof(*d);
+	void *buf;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	if (sbi->ns_len + need > sbi->ns_cap) {
+		buf = krealloc(sbi->ns_buf, sbi->ns_cap * 2 + 2 * need,
+			       GFP_NOFS);
+		if (!buf)
+			return -ENOMEM;
+		sbi->ns_buf = buf;
+		sbi->ns_cap = sbi->ns_cap * 2 + 2 * need;
+	}
+	d = sbi->ns_buf + sbi->ns_len;
+	memset(d, 0, need);
+	d->hdr.type = cpu_to_le16(MSNAP_ENTRY_DATA);
+	d->hdr.len = cpu_to_le16(need);
+	d->hdr.ino = cpu_to_le64(ino);
+	d->index = cpu_to_le64(index);
+	d->block = cpu_to_le64(block);
+	d->data_crc = cpu_to_le32(crc);
+	sbi->ns_len += need;
 	return 0;
 }
 

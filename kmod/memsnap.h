@@ -311,6 +311,8 @@ int msnap_write_bitmap(struct super_block *sb, int copy,
 
 /* log.c */
 void msnap_io_init(struct msnap_io *io);
+int msnap_io_sync(struct super_block *sb, u64 block, struct page *page,
+		  blk_opf_t opf);
 void msnap_submit_pages(struct super_block *sb, u64 block, struct page **pages,
 			unsigned int nr, blk_opf_t opf, struct msnap_io *io);
 void msnap_bh_queue(struct msnap_bh_batch *batch, struct buffer_head *bh);
@@ -327,6 +329,8 @@ unsigned int msnap_record_blocks(struct msnap_record *rec);
 int msnap_ns_log(struct msnap_sb_info *sbi, enum msnap_entry_type type,
 		 struct inode *inode);
 int msnap_ns_room(struct msnap_sb_info *sbi);
+int msnap_ns_log_data(struct msnap_sb_info *sbi, u64 ino, pgoff_t index,
+		      u64 block, u32 crc);
 int msnap_ns_drain(struct msnap_sb_info *sbi, struct msnap_record *rec);
 int msnap_log_make_room(struct super_block *sb, unsigned int blocks);
 int msnap_commit_ns(struct super_block *sb);
@@ -350,6 +354,7 @@ int msnap_persist_inode(struct inode *inode);
 int msnap_persist(struct super_block *sb, struct msnap_target *t,
 		  unsigned int nt, u64 flags, struct io_uring_cmd *ucmd,
 		  u64 *epoch, u64 *pages);
+int msnap_zero_persisted_tail(struct inode *inode, loff_t cut);
 int msnap_abort(struct super_block *sb, struct msnap_target *t,
 		unsigned int nt, u64 flags, u64 *pages);
 

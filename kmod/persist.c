@@ -320,6 +320,55 @@ int msnap_persist_inode(struct inode *inode)
 	return msnap_persist(inode->i_sb, &t, 1, 0, NULL, &epoch, &pages);
 }
 
+/*
+ * A cut in the middle of a page: write a copy of the page's persisted
+ * block with the bytes past the cut zeroed, to a new block, durably now,
+ * and queue its DATA entry after the TRUNCATE entry, so the cut and the
+ * zeroes reach the log in the same record.  Unpersisted changes to the
+ * page stay unpersisted.
+ */
+int msnap_zero_persisted_tail(struct inode *inode, loff_t cut)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(inode->i_sb);
+	size_t off = offset_in_page(cut);
+	pgoff_t index = cut >> PAGE_SHIFT;
+	struct page *page;
+	u64 old, block;
+	void *addr;
+	u32 crc;
+	int err;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	if (!off)
+		return 0;
+	err = msnap_map_lookup(inode, index, &old);
+	if (err || !old)
+		return err;
+	page = alloc_page(GFP_NOFS);
+	if (!page)
+		return -ENOMEM;
+	err = msnap_io_sync(inode->i_sb, old, page, REQ_OP_READ);
+	if (!err)
+		err = msnap_alloc_blocks(sbi, 1, &block, true);
+	if (!err) {
+		addr = kmap_local_page(page);
+		memset(addr + off, 0, PAGE_SIZE - off);
+		crc = msnap_crc32c(addr, PAGE_SIZE);
+		kunmap_local(addr);
+		err = msnap_io_sync(inode->i_sb, block, page,
+				    REQ_OP_WRITE | REQ_SYNC | REQ_FUA);
+		if (!err)
+			err = msnap_ns_log_data(sbi, inode->i_ino, index, block,
+						crc);
+		if (!err)
+			err = msnap_map_set(inode, index, block);
+		else
+			msnap_alloc_unmark(sbi, block);
+	}
+	__free_page(page);
+	return err;
+}
+
 /* Drop one page's unpersisted contents: it refaults from the disk. */
 static void msnap_abort_page(struct inode *inode, pgoff_t index)
 {

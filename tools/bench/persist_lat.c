@@ -7,6 +7,9 @@
  *   persist_lat memsnap FILE PAGES ITERATIONS
  *	dirty PAGES random pages of a 256 MiB memsnap region, then one
  *	MSNAP_IOC_PERSIST
+ *   persist_lat msync FILE PAGES ITERATIONS
+ *	the same on a file of another filesystem (ext4), then
+ *	msync(MS_SYNC) of the region
  *
  * Prints "median_us p99_us" for the durability step only.  Timings
  * under TCG are meaningful only as ratios within one guest boot.
@@ -68,10 +71,21 @@ static int run_raw(const char *dev, int pages, int iters, double *lat)
 	return 0;
 }
 
-static int run_memsnap(const char *path, int pages, int iters, double *lat)
+static int make_durable(int fd, char *p, int use_msync)
+{
+	struct msnap_persist_args a = {
+		.size = sizeof(a), .addr = (unsigned long)p, .len = REGION,
+	};
+
+	if (use_msync)
+		return msync(p, REGION, MS_SYNC);
+	return ioctl(fd, MSNAP_IOC_PERSIST, &a);
+}
+
+static int run_mapped(const char *path, int pages, int iters, double *lat,
+		      int use_msync)
 {
 	int fd = open(path, O_RDWR | O_CREAT, 0644);
-	struct msnap_persist_args a = { .size = sizeof(a) };
 	char *p;
 	int i, k;
 
@@ -85,10 +99,8 @@ static int run_memsnap(const char *path, int pages, int iters, double *lat)
 
 		for (k = 0; k < pages; k++)
 			p[(random() % (REGION / PG)) * PG] = (char)i;
-		a.addr = (unsigned long)p;
-		a.len = REGION;
 		t = now_us();
-		if (ioctl(fd, MSNAP_IOC_PERSIST, &a))
+		if (make_durable(fd, p, use_msync))
 			return -1;
 		lat[i] = now_us() - t;
 	}
@@ -103,7 +115,7 @@ int main(int argc, char **argv)
 	double *lat;
 
 	if (argc != 5) {
-		fprintf(stderr, "usage: persist_lat raw|memsnap PATH PAGES ITERATIONS\n");
+		fprintf(stderr, "usage: persist_lat raw|memsnap|msync PATH PAGES ITERATIONS\n");
 		return 2;
 	}
 	pages = atoi(argv[3]);
@@ -117,12 +129,14 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "raw"))
 		err = run_raw(argv[2], pages, iters, lat);
 	else if (!strcmp(argv[1], "memsnap"))
-		err = run_memsnap(argv[2], pages, iters, lat);
+		err = run_mapped(argv[2], pages, iters, lat, 0);
+	else if (!strcmp(argv[1], "msync"))
+		err = run_mapped(argv[2], pages, iters, lat, 1);
 	else
 		err = -2;
 	if (err) {
 		fprintf(stderr, "persist_lat: %s\n",
-			err == -2 ? "mode must be raw or memsnap" : strerror(errno));
+			err == -2 ? "mode must be raw, memsnap or msync" : strerror(errno));
 		return 1;
 	}
 	report(lat, iters);

@@ -17,14 +17,18 @@ img=$work/drive.img
 ex=$top/build/examples
 tools=$top/build/tools
 
-# The complete lines of a run's output (a power cut may leave half of one).
+# The complete lines of a run's output and of the counter's own output
+# file (a power cut may leave half of one).
 lines() {
-	local f=$work/$1.out
-	if [ -n "$(tail -c 1 "$f")" ]; then
-		sed '$d' "$f"
-	else
-		cat "$f"
-	fi
+	local f
+	for f in "$work/$1.out" "$work/$1.d/counter.out"; do
+		[ -e "$f" ] || continue
+		if [ -n "$(tail -c 1 "$f")" ]; then
+			sed '$d' "$f"
+		else
+			cat "$f"
+		fi
+	done
 }
 
 # value RUN PROG WHAT: the number in the last "PROG: WHAT N" line, or
@@ -62,7 +66,13 @@ check_cut() {
 }
 
 mnt='mkdir -p /tmp/ms && mount -t memsnap /dev/nvme0n1 /tmp/ms'
-both="{ $ex/counter /tmp/ms/counter 1000000 & $ex/hashtable /tmp/ms/table fill 1000000; }"
+# The counter writes straight into the shared results directory (each
+# line reaches the host when it is printed), and the hash table starts
+# once the counter has reported its start value, so that a power cut (on
+# a hash-table marker) never comes before it.
+both="{ $ex/counter /tmp/ms/counter 1000000 > \$MSVM_RESULTS/counter.out &
+	until grep -q '^counter: start' \$MSVM_RESULTS/counter.out 2>/dev/null; do sleep 0.05; done
+	$ex/hashtable /tmp/ms/table fill 1000000; }"
 
 echo "TAP version 13"
 echo "1..10"

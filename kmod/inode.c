@@ -174,30 +174,52 @@ static bool msnap_disk_inode_valid(struct msnap_inode *di, u64 ino)
 	return S_ISREG(mode) && len;
 }
 
+/*
+ * The attributes run from mode to ctime_nsec has the same layout in the
+ * inode block and in an INODE log entry: one conversion serves both.
+ */
+#define MSNAP_ATTR_BYTES						\
+	(offsetofend(struct msnap_entry_inode, ctime_nsec) -		\
+	 offsetof(struct msnap_entry_inode, mode))
+static_assert(offsetofend(struct msnap_inode, ctime_nsec) -
+	      offsetof(struct msnap_inode, mode) == MSNAP_ATTR_BYTES);
+/* The run's start, addressed from the whole structure (FORTIFY_SOURCE). */
+#define MSNAP_ATTRS(p, type)	((u8 *)(p) + offsetof(type, mode))
+
+static struct timespec64 msnap_ts(__le64 sec, __le32 nsec)
+{
+	return (struct timespec64){ le64_to_cpu(sec), le32_to_cpu(nsec) };
+}
+
+/* Set @inode's attributes from an INODE entry (or an inode block's). */
+void msnap_set_attrs(struct inode *inode, const struct msnap_entry_inode *e)
+{
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+
+	inode->i_mode = le32_to_cpu(e->mode);
+	i_uid_write(inode, le32_to_cpu(e->uid));
+	i_gid_write(inode, le32_to_cpu(e->gid));
+	mi->flags = le32_to_cpu(e->flags);
+	mi->disk_size = le64_to_cpu(e->size);
+	i_size_write(inode, mi->disk_size);
+	inode_set_atime_to_ts(inode, msnap_ts(e->atime_sec, e->atime_nsec));
+	inode_set_mtime_to_ts(inode, msnap_ts(e->mtime_sec, e->mtime_nsec));
+	inode_set_ctime_to_ts(inode, msnap_ts(e->ctime_sec, e->ctime_nsec));
+	mi->preferred_addr = le64_to_cpu(e->preferred_addr);
+}
+
 /* Fill the VFS and memsnap parts of @inode from its on-disk block. */
 static void msnap_inode_from_disk(struct inode *inode, struct msnap_inode *di)
 {
 	struct msnap_inode_info *mi = MSNAP_I(inode);
-	struct timespec64 ts;
+	struct msnap_entry_inode e = {};
 
-	inode->i_mode = le32_to_cpu(di->mode);
-	i_uid_write(inode, le32_to_cpu(di->uid));
-	i_gid_write(inode, le32_to_cpu(di->gid));
-	mi->disk_size = le64_to_cpu(di->size);
-	i_size_write(inode, mi->disk_size);
-	ts.tv_sec = le64_to_cpu(di->atime_sec);
-	ts.tv_nsec = le32_to_cpu(di->atime_nsec);
-	inode_set_atime_to_ts(inode, ts);
-	ts.tv_sec = le64_to_cpu(di->mtime_sec);
-	ts.tv_nsec = le32_to_cpu(di->mtime_nsec);
-	inode_set_mtime_to_ts(inode, ts);
-	ts.tv_sec = le64_to_cpu(di->ctime_sec);
-	ts.tv_nsec = le32_to_cpu(di->ctime_nsec);
-	inode_set_ctime_to_ts(inode, ts);
+	memcpy(MSNAP_ATTRS(&e, struct msnap_entry_inode),
+	       MSNAP_ATTRS(di, struct msnap_inode), MSNAP_ATTR_BYTES);
+	e.preferred_addr = di->preferred_addr;
+	msnap_set_attrs(inode, &e);
 	mi->map_root = le64_to_cpu(di->map_root);
 	mi->map_height = le32_to_cpu(di->map_height);
-	mi->preferred_addr = le64_to_cpu(di->preferred_addr);
-	mi->flags = le32_to_cpu(di->flags);
 	mi->nblocks = le64_to_cpu(di->blocks);
 	memcpy(mi->name, di->name, le32_to_cpu(di->name_len));
 	mi->name[le32_to_cpu(di->name_len)] = '\0';
@@ -245,17 +267,8 @@ void msnap_fill_disk_inode(struct inode *inode, struct msnap_inode *di)
 	msnap_entry_inode_fill(inode, &e);
 	di->magic = cpu_to_le32(MSNAP_INODE_MAGIC);
 	di->ino = cpu_to_le64(inode->i_ino);
-	di->mode = e.mode;
-	di->uid = e.uid;
-	di->gid = e.gid;
-	di->flags = e.flags;
-	di->size = e.size;
-	di->atime_sec = e.atime_sec;
-	di->mtime_sec = e.mtime_sec;
-	di->ctime_sec = e.ctime_sec;
-	di->atime_nsec = e.atime_nsec;
-	di->mtime_nsec = e.mtime_nsec;
-	di->ctime_nsec = e.ctime_nsec;
+	memcpy(MSNAP_ATTRS(di, struct msnap_inode),
+	       MSNAP_ATTRS(&e, struct msnap_entry_inode), MSNAP_ATTR_BYTES);
 	di->map_height = cpu_to_le32(mi->map_height);
 	di->map_root = cpu_to_le64(mi->map_root);
 	di->preferred_addr = e.preferred_addr;

@@ -460,18 +460,11 @@ static size_t msnap_ns_entry(enum msnap_entry_type type, struct inode *inode,
 	return len;
 }
 
-/*
- * Queue a namespace entry for @inode; it reaches the disk with the next
- * commit, at the latest commit_secs from now.  Caller holds commit_mutex
- * and has already changed the in-memory state.
- */
-int msnap_ns_log(struct msnap_sb_info *sbi, enum msnap_entry_type type,
-		 struct inode *inode)
+/* Room for @need more zeroed bytes at the end of the namespace queue. */
+static int msnap_ns_reserve(struct msnap_sb_info *sbi, size_t need)
 {
-	size_t need = sizeof(struct msnap_entry_name) + MSNAP_NAME_MAX + 8;
 	void *buf;
 
-	lockdep_assert_held(&sbi->commit_mutex);
 	if (sbi->ns_len + need > sbi->ns_cap) {
 		buf = krealloc(sbi->ns_buf, sbi->ns_cap * 2 + 2 * need,
 			       GFP_NOFS);
@@ -481,6 +474,24 @@ int msnap_ns_log(struct msnap_sb_info *sbi, enum msnap_entry_type type,
 		sbi->ns_cap = sbi->ns_cap * 2 + 2 * need;
 	}
 	memset(sbi->ns_buf + sbi->ns_len, 0, need);
+	return 0;
+}
+
+/*
+ * Queue a namespace entry for @inode; it reaches the disk with the next
+ * commit, at the latest commit_secs from now.  Caller holds commit_mutex
+ * and has already changed the in-memory state.
+ */
+int msnap_ns_log(struct msnap_sb_info *sbi, enum msnap_entry_type type,
+		 struct inode *inode)
+{
+	size_t need = sizeof(struct msnap_entry_name) + MSNAP_NAME_MAX + 8;
+	int err;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	err = msnap_ns_reserve(sbi, need);
+	if (err)
+		return err;
 	sbi->ns_len += msnap_ns_entry(type, inode, sbi->ns_buf + sbi->ns_len);
 	if (!delayed_work_pending(&sbi->flush_work))
 		queue_delayed_work(system_long_wq, &sbi->flush_work,
@@ -494,19 +505,13 @@ int msnap_ns_log_data(struct msnap_sb_info *sbi, u64 ino, pgoff_t index,
 {
 	struct msnap_entry_data *d;
 	size_t need = sizeof(*d);
-	void *buf;
+	int err;
 
 	lockdep_assert_held(&sbi->commit_mutex);
-	if (sbi->ns_len + need > sbi->ns_cap) {
-		buf = krealloc(sbi->ns_buf, sbi->ns_cap * 2 + 2 * need,
-			       GFP_NOFS);
-		if (!buf)
-			return -ENOMEM;
-		sbi->ns_buf = buf;
-		sbi->ns_cap = sbi->ns_cap * 2 + 2 * need;
-	}
+	err = msnap_ns_reserve(sbi, need);
+	if (err)
+		return err;
 	d = sbi->ns_buf + sbi->ns_len;
-	memset(d, 0, need);
 	d->hdr.type = cpu_to_le16(MSNAP_ENTRY_DATA);
 	d->hdr.len = cpu_to_le16(need);
 	d->hdr.ino = cpu_to_le64(ino);

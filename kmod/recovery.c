@@ -172,25 +172,12 @@ static struct inode *msnap_replay_file(struct msnap_mount *m, u64 ino)
 static void msnap_replay_attrs(struct inode *inode,
 			       struct msnap_entry_inode *e)
 {
-	struct msnap_inode_info *mi = MSNAP_I(inode);
-	struct timespec64 ts;
+	struct msnap_entry_inode a = *e;
 
-	inode->i_mode = S_IFREG | (le32_to_cpu(e->mode) & 07777);
-	i_uid_write(inode, le32_to_cpu(e->uid));
-	i_gid_write(inode, le32_to_cpu(e->gid));
-	mi->flags = le32_to_cpu(e->flags) & MSNAP_INODE_HAS_ADDR;
-	mi->disk_size = le64_to_cpu(e->size);
-	i_size_write(inode, mi->disk_size);
-	ts.tv_sec = le64_to_cpu(e->atime_sec);
-	ts.tv_nsec = le32_to_cpu(e->atime_nsec);
-	inode_set_atime_to_ts(inode, ts);
-	ts.tv_sec = le64_to_cpu(e->mtime_sec);
-	ts.tv_nsec = le32_to_cpu(e->mtime_nsec);
-	inode_set_mtime_to_ts(inode, ts);
-	ts.tv_sec = le64_to_cpu(e->ctime_sec);
-	ts.tv_nsec = le32_to_cpu(e->ctime_nsec);
-	inode_set_ctime_to_ts(inode, ts);
-	mi->preferred_addr = le64_to_cpu(e->preferred_addr);
+	/* A log entry can only describe a regular file's known flags. */
+	a.mode = cpu_to_le32(S_IFREG | (le32_to_cpu(e->mode) & 07777));
+	a.flags = cpu_to_le32(le32_to_cpu(e->flags) & MSNAP_INODE_HAS_ADDR);
+	msnap_set_attrs(inode, &a);
 }
 
 static int msnap_replay_inode(struct msnap_mount *m, u64 ino,

@@ -15,51 +15,11 @@
 #     acknowledged one, never a mix; fsck.memsnap -n is clean before and
 #     after the recovery mount.
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-rel=
-while [ $# -gt 0 ]; do
-	case "$1" in
-	--kernel) rel=$2; shift ;;
-	*) echo "usage: $0 --kernel RELEASE" >&2; exit 2 ;;
-	esac
-	shift
-done
-[ -n "$rel" ] || { echo "usage: $0 --kernel RELEASE" >&2; exit 2; }
-
-work=$top/build/check/$rel/reboot
+# shellcheck source=../lib/vmtap.sh
+. "$(dirname "$0")/../lib/vmtap.sh"
+vmtap_init reboot "$@"
 guest=$top/selftests/fs/reboot_guest.py
 tools=$top/build/tools
-rm -rf "$work"
-mkdir -p "$work"
-n=0 failed=0
-
-vm() {
-	# vm NAME OPTIONS... -- COMMAND: run in the guest, keep stdout, stderr
-	# and the exit status of this run in $work/NAME.{out,err,rc}.
-	local name=$1
-	shift
-	"$top/tools/vm/run" --kernel "$rel" --results "$work/$name.d" "$@" \
-		> "$work/$name.out" 2> "$work/$name.err"
-	echo $? > "$work/$name.rc"
-}
-
-result() {
-	# result OK DESCRIPTION [DIAGNOSTIC-FILE...]
-	local ok=$1 desc=$2 f
-	shift 2
-	n=$((n + 1))
-	if [ "$ok" = 0 ]; then
-		echo "ok $n $desc"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n $desc"
-		for f in "$@"; do
-			[ -e "$f" ] && sed 's/^/#   /' "$f" | tail -n 30
-		done
-	fi
-}
-
-rc_of() { cat "$work/$1.rc"; }
 
 # Guest shell prologue: a mount point, and stop at the first failure.
 pro="set -e; m=/tmp/ms; mkdir -p \$m; d=/dev/nvme0n1"

@@ -295,52 +295,66 @@ void msnap_commit_free(struct msnap_commit *c)
 }
 
 /*
- * A commit's IO ended: advance durable_seq over the done prefix of the
- * in-flight list, wake the waiters, complete io_uring commands, and
- * free what the durable commits held.
+ * Free the commits that are no longer in flight, completing their
+ * io_uring commands; process context.
  */
-static void msnap_commit_work(struct work_struct *work)
+void msnap_reap_work(struct work_struct *work)
 {
-	struct msnap_commit *c = container_of(work, struct msnap_commit, work);
+	struct msnap_sb_info *sbi = container_of(work, struct msnap_sb_info,
+						 reap_work);
+	struct msnap_commit *c, *tmp;
+	LIST_HEAD(finished);
+	int res;
+
+	spin_lock_irq(&sbi->inflight_lock);
+	list_splice_init(&sbi->finished, &finished);
+	spin_unlock_irq(&sbi->inflight_lock);
+	list_for_each_entry_safe(c, tmp, &finished, entry) {
+		list_del(&c->entry);
+		res = c->io.error || READ_ONCE(sbi->error) ? -EIO : c->snap.nr;
+		if (c->ucmd)
+			msnap_uring_done(c->ucmd, res);
+		msnap_commit_free(c);
+	}
+}
+
+/*
+ * A commit's IO ended (in the block layer's completion context): advance
+ * durable_seq over the done prefix of the in-flight list and wake the
+ * waiters at once; freeing and io_uring completion go to reap_work.
+ */
+static void msnap_commit_end_io(struct msnap_io *io)
+{
+	struct msnap_commit *c = container_of(io, struct msnap_commit, io);
 	struct msnap_sb_info *sbi = c->sbi;
 	struct msnap_commit *head, *tmp;
-	LIST_HEAD(finished);
+	unsigned long flags;
 
-	if (c->io.error)
-		msnap_fs_error(sbi->sb, c->io.error, "writing a commit");
-	spin_lock(&sbi->inflight_lock);
+	/*
+	 * From here on nothing is acknowledged: later commits may be on
+	 * disk, but one before them is not.
+	 */
+	if (io->error)
+		msnap_fs_error(sbi->sb, io->error, "writing a commit");
+	spin_lock_irqsave(&sbi->inflight_lock, flags);
 	c->done = true;
 	list_for_each_entry_safe(head, tmp, &sbi->inflight, entry) {
 		if (!head->done)
 			break;
 		if (!head->io.error && !READ_ONCE(sbi->error))
-			sbi->durable_seq = head->seq;
-		list_move_tail(&head->entry, &finished);
+			WRITE_ONCE(sbi->durable_seq, head->seq);
+		list_move_tail(&head->entry, &sbi->finished);
 	}
-	spin_unlock(&sbi->inflight_lock);
+	spin_unlock_irqrestore(&sbi->inflight_lock, flags);
 	wake_up_all(&sbi->durable_wq);
-	list_for_each_entry_safe(head, tmp, &finished, entry) {
-		list_del(&head->entry);
-		if (head->ucmd)
-			msnap_uring_done(head->ucmd, head->io.error ||
-					 READ_ONCE(sbi->error) ? -EIO :
-					 head->snap.nr);
-		msnap_commit_free(head);
-	}
-}
-
-static void msnap_commit_end_io(struct msnap_io *io)
-{
-	struct msnap_commit *c = container_of(io, struct msnap_commit, io);
-
-	queue_work(c->sbi->wq, &c->work);
+	queue_work(sbi->wq, &sbi->reap_work);
 }
 
 /*
  * Start writing a commit: its data pages out of place and its record in
  * the log, each with FUA, all at once; the commit takes the next
  * sequence number and its log blocks.  Durability is tracked by
- * msnap_commit_work(); the caller may wait with msnap_commit_wait().
+ * msnap_commit_end_io(); the caller may wait with msnap_commit_wait().
  */
 void msnap_commit_submit(struct super_block *sb, struct msnap_commit *c)
 {
@@ -351,11 +365,10 @@ void msnap_commit_submit(struct super_block *sb, struct msnap_commit *c)
 
 	lockdep_assert_held(&sbi->commit_mutex);
 	c->seq = sbi->next_seq;
-	INIT_WORK(&c->work, msnap_commit_work);
 	c->io.end = msnap_commit_end_io;
-	spin_lock(&sbi->inflight_lock);
+	spin_lock_irq(&sbi->inflight_lock);
 	list_add_tail(&c->entry, &sbi->inflight);
-	spin_unlock(&sbi->inflight_lock);
+	spin_unlock_irq(&sbi->inflight_lock);
 	for (i = 0; i < s->nr; i += run) {
 		for (run = 1; i + run < s->nr; run++)
 			if (s->block[i + run] != s->block[i] + run)
@@ -394,9 +407,9 @@ void msnap_commit_drain(struct msnap_sb_info *sbi)
 	wait_event(sbi->durable_wq, ({
 		bool empty;
 
-		spin_lock(&sbi->inflight_lock);
+		spin_lock_irq(&sbi->inflight_lock);
 		empty = list_empty(&sbi->inflight);
-		spin_unlock(&sbi->inflight_lock);
+		spin_unlock_irq(&sbi->inflight_lock);
 		empty;
 	}));
 	flush_workqueue(sbi->wq);

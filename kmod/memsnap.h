@@ -98,11 +98,13 @@ struct msnap_sb_info {
 	 * commit is acknowledged only when it and every earlier one are
 	 * durable: durable_seq advances over the done prefix of inflight.
 	 */
-	spinlock_t		inflight_lock;	/* guards the three below */
+	spinlock_t		inflight_lock;	/* irq-safe; guards the three below */
 	struct list_head	inflight;
-	u64			durable_seq;
+	struct list_head	finished;	/* durable or failed, to free */
+	u64			durable_seq;	/* written under it, read lockless */
 	wait_queue_head_t	durable_wq;
-	struct workqueue_struct	*wq;		/* commit completions */
+	struct workqueue_struct	*wq;		/* reap_work */
+	struct work_struct	reap_work;
 
 	/*
 	 * Writers (page_mkwrite, write_begin..write_end) hold snap_lock
@@ -240,8 +242,7 @@ struct msnap_commit {
 	struct msnap_io		io;
 	struct msnap_snap	snap;
 	struct msnap_record	rec;
-	struct list_head	entry;		/* on sbi->inflight */
-	struct work_struct	work;
+	struct list_head	entry;		/* on inflight, then finished */
 	bool			done;
 	struct io_uring_cmd	*ucmd;		/* completed when durable */
 };
@@ -341,6 +342,7 @@ int msnap_commit_wait(struct msnap_sb_info *sbi, u64 seq, bool intr);
 void msnap_commit_drain(struct msnap_sb_info *sbi);
 void msnap_commit_free(struct msnap_commit *c);
 void msnap_flush_work(struct work_struct *work);
+void msnap_reap_work(struct work_struct *work);
 void msnap_entry_inode_fill(struct inode *inode, struct msnap_entry_inode *e);
 
 /* map.c */

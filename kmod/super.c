@@ -20,15 +20,15 @@
 /*
  * The one function that handles runtime errors: the first IO error (or
  * inconsistency found while running) makes the filesystem refuse every
- * further change, so nothing half-done ever reaches the disk.
+ * further change, so nothing half-done ever reaches the disk.  Any
+ * context, bio completion included.
  */
 void msnap_fs_error(struct super_block *sb, int err, const char *what)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 
-	if (sbi->error)
+	if (cmpxchg(&sbi->error, 0, err))
 		return;
-	sbi->error = err;
 	msnap_err(sb, "error %d while %s: refusing further changes (unmount and run fsck.memsnap)",
 		  err, what);
 }
@@ -190,6 +190,8 @@ static struct msnap_sb_info *msnap_sbi_alloc(struct super_block *sb)
 	INIT_DELAYED_WORK(&sbi->flush_work, msnap_flush_work);
 	spin_lock_init(&sbi->inflight_lock);
 	INIT_LIST_HEAD(&sbi->inflight);
+	INIT_LIST_HEAD(&sbi->finished);
+	INIT_WORK(&sbi->reap_work, msnap_reap_work);
 	init_waitqueue_head(&sbi->durable_wq);
 	return sbi;
 }

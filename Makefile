@@ -77,6 +77,9 @@ check-quick: deps
 demo: deps
 	@tools/demo
 
+bench: deps lib tools
+	@for k in $${KERNEL:-$$(tools/kernels)}; do tools/bench/run --kernel $$k || exit 1; done
+
 install: install-module install-lib install-tools
 
 install-module: module

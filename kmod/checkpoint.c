@@ -79,6 +79,7 @@ int msnap_checkpoint(struct super_block *sb)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	struct msnap_bh_batch batch = {};
+	u64 t0 = ktime_get_ns();
 	int err, err2;
 
 	lockdep_assert_held(&sbi->commit_mutex);
@@ -112,5 +113,7 @@ int msnap_checkpoint(struct super_block *sb)
 	sbi->log_used = 0;
 	sbi->ns_len = 0;
 	msnap_release_pending(sbi);
+	atomic64_inc(&sbi->stats.checkpoints);
+	msnap_stats_add(&sbi->stats.checkpoint_ns, t0);
 	return 0;
 }

@@ -343,6 +343,8 @@ static void msnap_commit_end_io(struct msnap_io *io)
 			break;
 		if (!head->io.error && !READ_ONCE(sbi->error))
 			WRITE_ONCE(sbi->durable_seq, head->seq);
+		if (head->submit_ns)
+			msnap_stats_add(&sbi->stats.io_ns, head->submit_ns);
 		list_move_tail(&head->entry, &sbi->finished);
 	}
 	spin_unlock_irqrestore(&sbi->inflight_lock, flags);
@@ -365,6 +367,7 @@ void msnap_commit_submit(struct super_block *sb, struct msnap_commit *c)
 
 	lockdep_assert_held(&sbi->commit_mutex);
 	c->seq = sbi->next_seq;
+	c->submit_ns = ktime_get_ns();
 	c->io.end = msnap_commit_end_io;
 	spin_lock_irq(&sbi->inflight_lock);
 	list_add_tail(&c->entry, &sbi->inflight);

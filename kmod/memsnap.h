@@ -57,6 +57,18 @@ struct msnap_bh_batch {
 	unsigned int		cap;
 };
 
+/* Persist counters, shown in debugfs (stats.c); lockless. */
+struct msnap_stats {
+	atomic64_t	persists;
+	atomic64_t	pages;
+	atomic64_t	lock_ns;	/* waiting for commit_mutex */
+	atomic64_t	snap_ns;	/* snapshot under snap_lock */
+	atomic64_t	submit_ns;	/* record, maps, submission */
+	atomic64_t	io_ns;		/* submission to durability */
+	atomic64_t	checkpoints;
+	atomic64_t	checkpoint_ns;
+};
+
 /* Per-filesystem state. */
 struct msnap_sb_info {
 	struct super_block	*sb;
@@ -130,6 +142,8 @@ struct msnap_sb_info {
 	u64			inodes;
 
 	struct msnap_alloc	alloc;
+	struct msnap_stats	stats;
+	struct dentry		*debugfs;
 };
 
 /* Per-inode state. */
@@ -244,6 +258,7 @@ struct msnap_commit {
 	struct msnap_record	rec;
 	struct list_head	entry;		/* on inflight, then finished */
 	bool			done;
+	u64			submit_ns;	/* ktime_get_ns() at submission */
 	struct io_uring_cmd	*ucmd;		/* completed when durable */
 };
 
@@ -370,6 +385,13 @@ void msnap_put_targets(struct msnap_target *t, unsigned int nt);
 /* uring.c */
 int msnap_uring_cmd(struct io_uring_cmd *ucmd, unsigned int issue_flags);
 void msnap_uring_done(struct io_uring_cmd *ucmd, int res);
+
+/* stats.c */
+void msnap_stats_add(atomic64_t *counter, u64 since_ns);
+void msnap_stats_register(struct super_block *sb);
+void msnap_stats_unregister(struct msnap_sb_info *sbi);
+void msnap_debugfs_init(void);
+void msnap_debugfs_exit(void);
 
 /* checkpoint.c */
 int msnap_checkpoint(struct super_block *sb);

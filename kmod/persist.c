@@ -230,6 +230,7 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	struct msnap_snap *s = &c->snap;
+	u64 t0 = ktime_get_ns();
 	unsigned int n, i;
 	bool resized;
 	int err;
@@ -251,6 +252,8 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 	}
 	err = msnap_snapshot(t, nt, flags, s);
 	up_write(&sbi->snap_lock);
+	msnap_stats_add(&sbi->stats.snap_ns, t0);
+	t0 = ktime_get_ns();
 	for (i = s->nr; i < n; i++)
 		msnap_alloc_unmark(sbi, s->block[i]);
 	if (!err)
@@ -264,6 +267,9 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 	}
 	msnap_commit_submit(sb, c);
 	sbi->ns_len = 0;
+	msnap_stats_add(&sbi->stats.submit_ns, t0);
+	atomic64_inc(&sbi->stats.persists);
+	atomic64_add(s->nr, &sbi->stats.pages);
 	return 0;
 }
 
@@ -280,6 +286,7 @@ int msnap_persist(struct super_block *sb, struct msnap_target *t,
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	struct msnap_commit *c;
+	u64 t0;
 	int err;
 
 	*pages = 0;
@@ -289,7 +296,9 @@ int msnap_persist(struct super_block *sb, struct msnap_target *t,
 	if (!c)
 		return -ENOMEM;
 	c->ucmd = ucmd;
+	t0 = ktime_get_ns();
 	mutex_lock(&sbi->commit_mutex);
+	msnap_stats_add(&sbi->stats.lock_ns, t0);
 	err = sbi->error ? -EIO : msnap_persist_locked(sb, t, nt, flags, c);
 	*epoch = sbi->next_seq - 1;
 	mutex_unlock(&sbi->commit_mutex);

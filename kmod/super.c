@@ -232,6 +232,7 @@ static int msnap_fill_super(struct super_block *sb, struct fs_context *fc)
 	err = msnap_load(sb);
 	if (err)
 		return err;
+	msnap_stats_register(sb);
 	sbi->mounted = true;
 	return 0;
 }
@@ -285,6 +286,7 @@ static void msnap_kill_sb(struct super_block *sb)
 		msnap_unpin_all(sb);
 	kill_block_super(sb);
 	if (sbi) {
+		msnap_stats_unregister(sbi);
 		cancel_delayed_work_sync(&sbi->flush_work);
 		if (sbi->wq)
 			destroy_workqueue(sbi->wq);
@@ -311,15 +313,19 @@ static int __init memsnap_init(void)
 
 	if (err)
 		return err;
+	msnap_debugfs_init();
 	err = register_filesystem(&memsnap_fs_type);
-	if (err)
+	if (err) {
+		msnap_debugfs_exit();
 		msnap_destroy_inode_cache();
+	}
 	return err;
 }
 
 static void __exit memsnap_exit(void)
 {
 	unregister_filesystem(&memsnap_fs_type);
+	msnap_debugfs_exit();
 	msnap_destroy_inode_cache();
 }
 

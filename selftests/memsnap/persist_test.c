@@ -499,6 +499,39 @@ TEST_F_TIMEOUT(fs, dirty_set_beyond_dirty_threshold_is_not_throttled, 120)
 	close(fd2);
 }
 
+static long long stat_of(const char *name)
+{
+	char line[128], key[64];
+	long long v, found = -1;
+	FILE *f = fopen("/sys/kernel/debug/memsnap/nvme0n1/stats", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %lld", key, &v) == 2 && !strcmp(key, name))
+			found = v;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+TEST_F(fs, debugfs_counts_persists_and_phases)
+{
+	long long persists, pages;
+
+	if (stat_of("persists") < 0)
+		SKIP(return, "no debugfs stats (debugfs not mounted?)");
+	persists = stat_of("persists");
+	pages = stat_of("pages");
+	fill(self->p, 1);
+	fill(self->p + PG, 2);
+	ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, self->size, 0,
+				       NULL, NULL));
+	EXPECT_EQ(persists + 1, stat_of("persists"));
+	EXPECT_EQ(pages + 2, stat_of("pages"));
+	EXPECT_LT(0, stat_of("snapshot_ns"));
+	EXPECT_LT(0, stat_of("io_ns"));
+	EXPECT_LT(0, stat_of("durable_epoch"));
+}
+
 TEST_F(fs, bad_inputs_are_rejected)
 {
 	struct msnap_persist_args a;

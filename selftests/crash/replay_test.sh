@@ -1,0 +1,92 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# replay_test.sh --kernel REL [--long] [--seed N]: write-log replay.
+# The guest runs the persist workload (tools/crash/workload.c) on a
+# memsnap filesystem over dm-log-writes (256 KiB log, so that the log
+# wraps and checkpoints happen), with marks for every persist issued and
+# acknowledged.  On the host, tools/crash/replay-log.c rebuilds the
+# device at every FLUSH/FUA entry of the write log, and at random
+# variants of it (in-flight writes landed in any subset and order, torn
+# multi-block writes, lost cached writes), and checks each image:
+# fsck.memsnap -n clean, the region exactly one persist state between
+# the last acknowledged and the last issued, the names those of that
+# state.  TAP.
+set -u
+count=200 variants=4 min_points=1000
+seed=$(( (RANDOM << 15 | RANDOM) + 1 ))
+args=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--long) count=2000 variants=8 min_points=10000 ;;
+	--seed) seed=$2; shift ;;
+	*) args+=("$1") ;;
+	esac
+	shift
+done
+# shellcheck source=../lib/vmtap.sh
+. "$(dirname "$0")/../lib/vmtap.sh"
+vmtap_init crash-replay "${args[@]}"
+bin=$top/build/crash
+mkdir -p "$bin"
+[ -e "$top/build/tools/libmsnapfs.a" ] || make -s -C "$top/tools" >&2 || exit 1
+gcc -O2 -Wall -Wextra -D_GNU_SOURCE -I"$top/include/uapi" \
+	-o "$bin/workload" "$top/tools/crash/workload.c" || exit 1
+gcc -O2 -Wall -Wextra -D_GNU_SOURCE -I"$top/include/uapi" -I"$top/tools/lib" \
+	-o "$bin/replay-log" "$top/tools/crash/replay-log.c" \
+	"$top/build/tools/libmsnapfs.a" -lisal || exit 1
+fsck=$top/build/tools/fsck.memsnap
+mkfs=$top/build/tools/mkfs.memsnap
+data=$work/data.img
+log=$work/log.img
+# The image the replay rebuilds is rewritten at every point: keep it in
+# memory when /dev/shm has room.
+img=$work/replay.img
+if [ -d /dev/shm ] && [ "$(df -k --output=avail /dev/shm | tail -1)" -gt 600000 ]; then
+	img=/dev/shm/memsnap-replay-$rel-$$.img
+	trap 'rm -f "$img"' EXIT
+fi
+
+echo "TAP version 13"
+echo "1..4"
+echo "# seed $seed, $count persists, $variants variants per crash point"
+vm run --disk "$data:256M" --disk "$log:1G" --timeout 900 -- bash -c "
+	set -e
+	d=/dev/nvme0n1 l=/dev/nvme1n1
+	dmsetup create lw --table \"0 \$(blockdev --getsz \$d) log-writes \$d \$l\"
+	dmsetup mknodes lw
+	$mkfs -q --log-size 256K /dev/mapper/lw
+	dmsetup message lw 0 mark mkfs
+	mkdir -p /tmp/m
+	mount -t memsnap /dev/mapper/lw /tmp/m
+	$bin/workload /tmp/m lw $seed $count
+	umount /tmp/m
+	dmsetup message lw 0 mark umount
+	dmsetup remove lw"
+[ "$(rc_of run)" = 0 ] && grep -q "workload: $count persists acknowledged" "$work/run.out"
+result $? "workload on dm-log-writes: $count persists acknowledged" \
+	"$work/run.out" "$work/run.err"
+
+"$fsck" -n "$data" > "$work/fsck.out" 2>&1
+result $? "final drive image fsck-clean" "$work/fsck.out"
+
+start=$(date +%s)
+"$bin/replay-log" --seed "$seed" --variants "$variants" --rng "$seed" \
+	--fsck "$fsck" "$log" "$(stat -c %s "$data")" "$img" \
+	> "$work/replay.out" 2>&1
+rc=$?
+rm -f "$img"
+secs=$(( $(date +%s) - start ))
+stats=$(grep '^entries ' "$work/replay.out")
+read -r points violations < <(sed -n 's/^points \([0-9]*\) violations \([0-9]*\)$/\1 \2/p' "$work/replay.out")
+echo "# $stats"
+sb=$(echo "$stats" | sed -n 's/.*superblock-writes \([0-9]*\).*/\1/p')
+wraps=$(echo "$stats" | sed -n 's/.*log-wraps \([0-9]*\).*/\1/p')
+[ "${sb:-0}" -ge 2 ] && [ "${wraps:-0}" -ge 1 ]
+result $? "log wrapped ${wraps:-0} times, ${sb:-0} superblock writes (checkpoints)" \
+	"$work/replay.out"
+[ "$rc" = 0 ] && [ "${violations:-1}" = 0 ] && [ "${points:-0}" -ge "$min_points" ]
+result $? "replay: ${points:-0} crash points checked in ${secs}s, ${violations:-?} violations" \
+	"$work/replay.out"
+echo "# crash replay: $((n - failed)) passed, $failed failed"
+[ "$failed" = 0 ]

@@ -76,13 +76,27 @@ for n in $sizes; do
 done
 umount /tmp/e
 
-# memsnap on the same drive.
+# memsnap on the same drive.  Per-phase times of the sync persists come
+# from the module's debugfs counters, when it has them.
 $mkfs -f -q $dev
 mount -t memsnap $dev /tmp/m
+mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
+stats=/sys/kernel/debug/memsnap/nvme0n1/stats
 for n in $sizes; do
 	step "memsnap N=$n"
 	for m in sync async uring thread; do
+		[ "$m" != sync ] || [ ! -r $stats ] || cp $stats /tmp/st0
 		lat latency "memsnap_$m" "$n" "$($mb lat $m /tmp/m/region "$n" "$iters")"
+		[ "$m" = sync ] && [ -r $stats ] || continue
+		awk -v n="$n" 'FNR == NR { a[$1] = $2; next }
+			{ d[$1] = $2 - a[$1] }
+			END { if (d["persists"] < 1) exit
+				split("lock_wait_ns snapshot_ns submit_ns io_ns checkpoint_ns", k)
+				for (i = 1; i <= 5; i++)
+					printf "phases,memsnap_sync,%s,%s,%.1f,us\n", n,
+						substr(k[i], 1, length(k[i]) - 3),
+						d[k[i]] / d["persists"] / 1000 }' \
+			/tmp/st0 $stats >> "$csv"
 	done
 done
 rm -f /tmp/m/region

@@ -25,8 +25,13 @@ def num(*k):
         return None
 
 
+def xval(x):
+    m = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return float(x[:-1]) * m[x[-1]] if x and x[-1] in m else float(x)
+
+
 def xs(section):
-    return sorted({r["x"] for r in rows if r["section"] == section}, key=float)
+    return sorted({r["x"] for r in rows if r["section"] == section}, key=xval)
 
 
 def fmt(v, unit=""):
@@ -80,6 +85,17 @@ for n in sizes:
     md.append("| %s | %s | " % (n, fmt(floor[n])) + " | ".join(
         rf(ratio(num("latency", c, n, "median"), floor[n])) for c in MS) + " | " +
         " | ".join(rf(ratio(num("latency", c, n, "median"), ms)) for c in EXT) + " |")
+
+ph = [r for r in rows if r["section"] == "phases"]
+if ph:
+    names = ["lock_wait", "snapshot", "submit", "io", "checkpoint"]
+    md.append("\nPer-phase time of a sync persist (µs, mean per persist, from the "
+              "module's debugfs counters):\n")
+    md.append("| pages | total median | " + " | ".join(names) + " |")
+    md.append("| ---" * (len(names) + 2) + " |")
+    for n in xs("phases"):
+        md.append("| %s | %s | " % (n, fmt(num("latency", "memsnap_sync", n, "median"))) +
+                  " | ".join(fmt(num("phases", "memsnap_sync", n, k)) for k in names) + " |")
 
 md.append("\n## 2. Scaling: 1 dirty page, sparse region (µs)\n")
 md.append("| region bytes | median | p99 | median / smallest region |")

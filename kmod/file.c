@@ -16,6 +16,7 @@
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/pid.h>
+#include <linux/poll.h>
 #include <linux/sched.h>
 #include <linux/writeback.h>
 
@@ -212,6 +213,22 @@ static int msnap_file_mmap(struct file *file, struct vm_area_struct *vma)
 	return 0;
 }
 
+/*
+ * poll/epoll: readable once every commit issued on the filesystem so far
+ * is durable, so an event loop can wait for its MSNAP_ASYNC persists.
+ */
+static __poll_t msnap_file_poll(struct file *file, poll_table *wait)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(file_inode(file)->i_sb);
+
+	poll_wait(file, &sbi->durable_wq, wait);
+	if (READ_ONCE(sbi->error))
+		return EPOLLERR;
+	if (READ_ONCE(sbi->durable_seq) + 1 >= READ_ONCE(sbi->next_seq))
+		return EPOLLIN | EPOLLRDNORM;
+	return 0;
+}
+
 /* fsync = an atomic persist of every change to the file. */
 static int msnap_file_fsync(struct file *file, loff_t start, loff_t end,
 			    int datasync)
@@ -239,6 +256,7 @@ const struct file_operations msnap_file_operations = {
 	.write_iter	= generic_file_write_iter,
 	.mmap		= msnap_file_mmap,
 	.fsync		= msnap_file_fsync,
+	.poll		= msnap_file_poll,
 	.unlocked_ioctl	= msnap_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.uring_cmd	= msnap_uring_cmd,

@@ -10,6 +10,7 @@
 #include "msnap_fs.h"
 
 #include <liburing.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -147,6 +148,23 @@ TEST_F(fs, async_then_wait)
 	reopen(_metadata, self);
 	for (i = 0; i < 16; i++)
 		EXPECT_TRUE(page_is(self->p + i * PG, i + 1));
+}
+
+TEST_F(fs, poll_reports_when_async_persists_are_durable)
+{
+	struct pollfd pfd = { .fd = self->fd, .events = POLLIN };
+	__u64 epoch, pages;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		fill(self->p + i * PG, 0x30 + i);
+	ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, self->size,
+				       MSNAP_ASYNC, &epoch, &pages));
+	EXPECT_EQ(8, pages);
+	/* Readable once everything issued is durable: then WAIT is instant. */
+	ASSERT_EQ(1, poll(&pfd, 1, 10000));
+	EXPECT_TRUE(pfd.revents & POLLIN);
+	EXPECT_EQ(0, ioctl(self->fd, MSNAP_IOC_WAIT, &epoch));
 }
 
 struct thread_arg {

@@ -95,6 +95,7 @@ struct stress {
 	char *shared;			/* NSHARED + NT * NOWN pages */
 	atomic_int stop;
 	atomic_ulong persists, aborts, truncates, files, stream_pages, errors;
+	atomic_ulong read_pages;
 	uint64_t seed;
 	/* Acknowledged state. */
 	uint64_t ack_slot[NT][NSHARED];	/* shared pages: per-writer slot */
@@ -326,6 +327,20 @@ static void *stream(void *arg)
 	return NULL;
 }
 
+/* Reads through the whole stream region again and again: reclaim. */
+static void *reader(void *arg)
+{
+	struct stress *st = arg;
+	size_t i;
+
+	while (!st->stop)
+		for (i = 0; i < st->big_pages && !st->stop; i++) {
+			(void)*(volatile char *)(st->big + i * PG);
+			st->read_pages++;
+		}
+	return NULL;
+}
+
 /* A child holding most of the free RAM mlocked; the OOM killer's pick. */
 static pid_t balloon(size_t bytes)
 {
@@ -361,7 +376,7 @@ TEST_F_TIMEOUT(st, acknowledged_updates_survive_stress_under_memory_pressure, 90
 	double secs = es ? atof(es) : 30, end;
 	struct stress *st = calloc(1, sizeof(*st));
 	struct writer w[NT];
-	pthread_t wt[NT], ct, bt;
+	pthread_t wt[NT], ct, bt, rt;
 	long avail, left;
 	pid_t bpid;
 	char path[64];
@@ -406,6 +421,7 @@ TEST_F_TIMEOUT(st, acknowledged_updates_survive_stress_under_memory_pressure, 90
 	}
 	ASSERT_EQ(0, pthread_create(&ct, NULL, churn, st));
 	ASSERT_EQ(0, pthread_create(&bt, NULL, stream, st));
+	ASSERT_EQ(0, pthread_create(&rt, NULL, reader, st));
 	end = now() + secs;
 	while (now() < end && !st->errors)
 		usleep(200000);
@@ -414,14 +430,16 @@ TEST_F_TIMEOUT(st, acknowledged_updates_survive_stress_under_memory_pressure, 90
 		pthread_join(wt[t], NULL);
 	pthread_join(ct, NULL);
 	pthread_join(bt, NULL);
+	pthread_join(rt, NULL);
 	if (bpid) {
 		kill(bpid, SIGKILL);
 		waitpid(bpid, NULL, 0);
 	}
-	TH_LOG("%lu persists, %lu aborts, %lu truncates, %lu files, %lu MiB streamed",
+	TH_LOG("%lu persists, %lu aborts, %lu truncates, %lu files, %lu MiB streamed, %lu MiB read",
 	       (unsigned long)st->persists, (unsigned long)st->aborts,
 	       (unsigned long)st->truncates, (unsigned long)st->files,
-	       (unsigned long)(st->stream_pages * PG >> 20));
+	       (unsigned long)(st->stream_pages * PG >> 20),
+	       (unsigned long)(st->read_pages * PG >> 20));
 	EXPECT_EQ(0, st->errors);
 
 	/* What a restart sees. */

@@ -107,8 +107,9 @@ FIXTURE_SETUP(fz)
 	if (why)
 		SKIP(return, "%s", why);
 	self->seed = fuzz_seed;
-	ASSERT_EQ(0, msnap_mkfs(MSNAP_TEST_DEV));
 	mkdir(MNT, 0755);
+	umount2(MNT, MNT_DETACH);	/* left by a test that died */
+	ASSERT_EQ(0, msnap_mkfs(MSNAP_TEST_DEV));
 	ASSERT_EQ(0, msnap_mount(MSNAP_TEST_DEV, MNT));
 	self->dfd = open(MNT, O_RDONLY | O_DIRECTORY);
 	ASSERT_LE(0, self->dfd);
@@ -397,7 +398,16 @@ TEST_F_TIMEOUT(fz, random_uring_commands, 600)
 			sqe->user_data = sent++;
 		}
 		dirty_some(&s, self);
-		ASSERT_EQ(inflight, io_uring_submit(&ring));
+		/* The kernel may consume a batch in several calls. */
+		for (i = 0, ret = 0; i < 100 && ret < inflight; i++) {
+			int r = io_uring_submit(&ring);
+
+			if (r < 0 && r != -EAGAIN && r != -EBUSY)
+				break;
+			ret += r > 0 ? r : 0;
+		}
+		EXPECT_EQ(inflight, ret);
+		inflight = ret;
 		for (i = 0; i < inflight; i++) {
 			ASSERT_EQ(0, io_uring_wait_cqe_timeout(&ring, &cqe, &ts));
 			if (cqe->res >= 0)

@@ -13,12 +13,12 @@
 # the last acknowledged and the last issued, the names those of that
 # state.  TAP.
 set -u
-count=200 variants=4 min_points=1000
+count=220 variants=4 min_points=1000 logsize=1G
 seed=$(( (RANDOM << 15 | RANDOM) + 1 ))
 args=()
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--long) count=2000 variants=8 min_points=10000 ;;
+	--long) count=2000 variants=8 min_points=10000 logsize=4G ;;
 	--seed) seed=$2; shift ;;
 	*) args+=("$1") ;;
 	esac
@@ -50,7 +50,7 @@ fi
 echo "TAP version 13"
 echo "1..4"
 echo "# seed $seed, $count persists, $variants variants per crash point"
-vm run --disk "$data:256M" --disk "$log:1G" --timeout 900 -- bash -c "
+vm run --disk "$data:256M" --disk "$log:$logsize" --timeout 900 -- bash -c "
 	set -e
 	d=/dev/nvme0n1 l=/dev/nvme1n1
 	dmsetup create lw --table \"0 \$(blockdev --getsz \$d) log-writes \$d \$l\"
@@ -82,8 +82,9 @@ read -r points violations < <(sed -n 's/^points \([0-9]*\) violations \([0-9]*\)
 echo "# $stats"
 sb=$(echo "$stats" | sed -n 's/.*superblock-writes \([0-9]*\).*/\1/p')
 wraps=$(echo "$stats" | sed -n 's/.*log-wraps \([0-9]*\).*/\1/p')
-[ "${sb:-0}" -ge 2 ] && [ "${wraps:-0}" -ge 1 ]
-result $? "log wrapped ${wraps:-0} times, ${sb:-0} superblock writes (checkpoints)" \
+logacked=$(echo "$stats" | sed -n 's/.* acked \([0-9]*\) .*/\1/p')
+[ "${sb:-0}" -ge 2 ] && [ "${wraps:-0}" -ge 1 ] && [ "${logacked:-0}" = "$count" ]
+result $? "write log holds all $count persists, log wrapped ${wraps:-0} times, ${sb:-0} superblock writes (checkpoints)" \
 	"$work/replay.out"
 [ "$rc" = 0 ] && [ "${violations:-1}" = 0 ] && [ "${points:-0}" -ge "$min_points" ]
 result $? "replay: ${points:-0} crash points checked in ${secs}s, ${violations:-?} violations" \

@@ -171,6 +171,8 @@ static int cmd_lat(int argc, char **argv)
 	 * fresh file allocate its blocks and tree, which is not the steady
 	 * state being measured.
 	 */
+	for (k = 0; argc > 6 && k < 16; k++)
+		p[k * (npg / 16) * PG] = 1;
 	for (i = -(iters / 10 + 2); i < iters; i++) {
 		double t;
 		int ret = 0;
@@ -188,6 +190,15 @@ static int cmd_lat(int argc, char **argv)
 		}
 		for (k = 0; k < pages; k++) {
 			off_t off = (rnd(&seed) % npg) * PG;
+
+			/*
+			 * Scaling (a region size given): one of 16 pages
+			 * spread over the region, all touched by the warm-up,
+			 * so that every region size overwrites the same
+			 * number of distinct pages and only its size differs.
+			 */
+			if (argc > 6)
+				off = (rnd(&seed) % 16) * (npg / 16) * PG;
 
 			if (!strcmp(mode, "pwrite")) {
 				buf[0] = (char)i;

@@ -192,7 +192,7 @@ def dat(name, cols, section, xkeys, metric="median"):
 
 
 kern = meta.get("kernel", "?")
-term = "set terminal png size 640,420 font ',9'\nset key left top\nset grid\n"
+term = "set terminal png size 640,420 font ',9' noenhanced\nset key left top\nset grid\n"
 plots = []
 if sizes:
     cols = RAW + EXT + MS

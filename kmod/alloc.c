@@ -211,25 +211,37 @@ void msnap_alloc_unmark(struct msnap_sb_info *sbi, u64 block)
 	spin_unlock(&a->lock);
 }
 
-/* @block is no longer part of the state the log describes. */
-void msnap_release_ondisk(struct msnap_sb_info *sbi, u64 block)
+/*
+ * @block is no longer part of the state the log describes.  It must be
+ * in it: -EUCLEAN if not (a bitmap that disagrees with the trees).
+ */
+int msnap_release_ondisk(struct msnap_sb_info *sbi, u64 block)
 {
 	struct msnap_alloc *a = &sbi->alloc;
 	u64 bit = block - sbi->data_start;
+	int err = 0;
 
-	if (WARN_ON_ONCE(!msnap_is_data_block(sbi, block)))
-		return;
+	if (!msnap_is_data_block(sbi, block))
+		return -EUCLEAN;
 	spin_lock(&a->lock);
-	if (!WARN_ON_ONCE(!__test_and_clear_bit(bit, a->ondisk)))
+	if (__test_and_clear_bit(bit, a->ondisk)) {
 		a->ondisk_free++;
-	msnap_bitmap_dirty(a, bit);
+		msnap_bitmap_dirty(a, bit);
+	} else {
+		err = -EUCLEAN;
+	}
 	spin_unlock(&a->lock);
+	if (err)
+		msnap_err(sbi->sb, "block %llu is referenced but free in the bitmap",
+			  block);
+	return err;
 }
 
 /* @block may be reused once the next checkpoint is durable. */
 int msnap_release_used(struct msnap_sb_info *sbi, u64 block)
 {
-	if (WARN_ON_ONCE(!msnap_is_data_block(sbi, block)))
+	/* A damaged tree can name any block: refuse, do not warn. */
+	if (!msnap_is_data_block(sbi, block))
 		return -EUCLEAN;
 	return xa_err(xa_store(&sbi->alloc.pending, block, xa_mk_value(1),
 			       GFP_NOFS));
@@ -242,10 +254,13 @@ void msnap_release_pending(struct msnap_sb_info *sbi)
 	unsigned long block;
 	void *entry;
 
+	/*
+	 * A block can only be missing from used here if a damaged image
+	 * named it twice (or free): nothing to give back then.
+	 */
 	xa_for_each(&a->pending, block, entry) {
 		spin_lock(&a->lock);
-		if (!WARN_ON_ONCE(!__test_and_clear_bit(block - sbi->data_start,
-							a->used)))
+		if (__test_and_clear_bit(block - sbi->data_start, a->used))
 			a->nfree++;
 		spin_unlock(&a->lock);
 		cond_resched();

@@ -44,8 +44,9 @@ static int msnap_ckpt_inode(struct super_block *sb, struct inode *inode,
 	msnap_set_crc(bh->b_data, &((struct msnap_inode *)bh->b_data)->crc);
 	msnap_bh_queue(batch, bh);
 	if (mi->inode_block) {
-		msnap_release_ondisk(sbi, mi->inode_block);
-		err = msnap_release_used(sbi, mi->inode_block);
+		err = msnap_release_ondisk(sbi, mi->inode_block);
+		if (!err)
+			err = msnap_release_used(sbi, mi->inode_block);
 	}
 	mi->inode_block = block;
 	if (!err)

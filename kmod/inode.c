@@ -341,7 +341,9 @@ static int msnap_remove(struct inode *dir, struct dentry *dentry)
 	err = msnap_ns_log(sbi, MSNAP_ENTRY_UNLINK, inode);
 	if (err)
 		return err;
-	msnap_inode_unlinked(inode);
+	/* The entry is queued: the file is gone whatever happens next. */
+	if (msnap_inode_unlinked(inode))
+		msnap_fs_error(dir->i_sb, -EUCLEAN, "releasing a deleted file");
 	return 0;
 }
 

@@ -139,8 +139,8 @@ static int msnap_ioc_persist(struct super_block *sb, void __user *uarg)
 		return -EINVAL;
 	err = msnap_resolve(sb, a.addr, a.len, &t, &nt);
 	if (!err)
-		err = msnap_persist(sb, t, nt, a.flags, NULL, &a.epoch,
-				    &a.pages);
+		err = msnap_persist(sb, t, nt, a.flags, task_pid_nr(current),
+				    NULL, &a.epoch, &a.pages);
 	msnap_put_targets(t, nt);
 	if (err)
 		return err;
@@ -172,8 +172,8 @@ static int msnap_ioc_persistv(struct super_block *sb, void __user *uarg)
 			err = msnap_resolve(sb, r.addr, r.len, &t, &nt);
 	}
 	if (!err)
-		err = msnap_persist(sb, t, nt, a.flags, NULL, &a.epoch,
-				    &a.pages);
+		err = msnap_persist(sb, t, nt, a.flags, task_pid_nr(current),
+				    NULL, &a.epoch, &a.pages);
 	msnap_put_targets(t, nt);
 	if (err)
 		return err;
@@ -209,7 +209,8 @@ static int msnap_ioc_abort(struct super_block *sb, void __user *uarg)
 		return -EINVAL;
 	err = msnap_resolve(sb, a.addr, a.len, &t, &nt);
 	if (!err)
-		err = msnap_abort(sb, t, nt, a.flags, &a.pages);
+		err = msnap_abort(sb, t, nt, a.flags, task_pid_nr(current),
+				  &a.pages);
 	msnap_put_targets(t, nt);
 	if (err)
 		return err;

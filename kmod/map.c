@@ -32,12 +32,11 @@ int msnap_map_lookup(struct inode *inode, pgoff_t index, u64 *block)
 	return err;
 }
 
-static void msnap_release(struct msnap_sb_info *sbi, u64 block, bool ondisk)
+static int msnap_release(struct msnap_sb_info *sbi, u64 block, bool ondisk)
 {
 	if (ondisk)
-		msnap_release_ondisk(sbi, block);
-	else
-		msnap_release_used(sbi, block);
+		return msnap_release_ondisk(sbi, block);
+	return msnap_release_used(sbi, block);
 }
 
 /* Page @index of @inode now lives at @block (0: a hole); release the old. */
@@ -57,8 +56,9 @@ int msnap_map_set(struct inode *inode, pgoff_t index, u64 block)
 	if (err)
 		return err;
 	if (old) {
-		msnap_release(sbi, old, true);
-		err = msnap_release_used(sbi, old);
+		err = msnap_release(sbi, old, true);
+		if (!err)
+			err = msnap_release_used(sbi, old);
 		mi->nblocks--;
 	}
 	if (block)
@@ -108,9 +108,9 @@ static int msnap_release_tree_value(struct super_block *sb, u64 key, u64 val,
 {
 	struct msnap_release_ctx *ctx = arg;
 
-	if (!xa_load(&MSNAP_I(ctx->inode)->overlay, key))
-		msnap_release(MSNAP_SB(sb), val, ctx->ondisk);
-	return 0;
+	if (xa_load(&MSNAP_I(ctx->inode)->overlay, key))
+		return 0;
+	return msnap_release(MSNAP_SB(sb), val, ctx->ondisk);
 }
 
 static int msnap_release_tree_node(struct super_block *sb, u64 key, u64 block,
@@ -118,8 +118,7 @@ static int msnap_release_tree_node(struct super_block *sb, u64 key, u64 block,
 {
 	struct msnap_release_ctx *ctx = arg;
 
-	msnap_release(MSNAP_SB(sb), block, ctx->ondisk);
-	return 0;
+	return msnap_release(MSNAP_SB(sb), block, ctx->ondisk);
 }
 
 /*
@@ -135,12 +134,15 @@ int msnap_map_release_all(struct inode *inode, bool ondisk)
 	struct msnap_inode_info *mi = MSNAP_I(inode);
 	unsigned long index;
 	void *entry;
+	int err = 0;
 
 	xa_for_each(&mi->overlay, index, entry)
-		if (xa_to_value(entry))
-			msnap_release(sbi, xa_to_value(entry), ondisk);
-	if (mi->inode_block)
-		msnap_release(sbi, mi->inode_block, ondisk);
+		if (xa_to_value(entry) && !err)
+			err = msnap_release(sbi, xa_to_value(entry), ondisk);
+	if (mi->inode_block && !err)
+		err = msnap_release(sbi, mi->inode_block, ondisk);
+	if (err)
+		return err;
 	return msnap_tree_walk(inode->i_sb, mi->map_root, mi->map_height,
 			       inode->i_ino, 0, msnap_release_tree_value,
 			       msnap_release_tree_node, &ctx);
@@ -151,15 +153,15 @@ int msnap_map_release_all(struct inode *inode, bool ondisk)
  * UNLINK): drop it from the next checkpoint's inode tree and from the
  * on-disk allocation state.  Its blocks stay unusable while it is open.
  */
-void msnap_inode_unlinked(struct inode *inode)
+int msnap_inode_unlinked(struct inode *inode)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(inode->i_sb);
 	struct msnap_inode_info *mi = MSNAP_I(inode);
+	int err;
 
 	lockdep_assert_held(&sbi->commit_mutex);
 	mi->unlinked = true;
-	if (msnap_map_release_all(inode, true))
-		msnap_fs_error(inode->i_sb, -EUCLEAN, "releasing a deleted file");
+	err = msnap_map_release_all(inode, true);
 	if (mi->inode_block)
 		xa_store(&sbi->ino_changes, inode->i_ino, xa_mk_value(0),
 			 GFP_NOFS | __GFP_NOFAIL);
@@ -168,4 +170,5 @@ void msnap_inode_unlinked(struct inode *inode)
 	spin_lock(&sbi->ino_lock);
 	sbi->inodes--;
 	spin_unlock(&sbi->ino_lock);
+	return err;
 }

@@ -317,7 +317,7 @@ int msnap_alloc_blocks(struct msnap_sb_info *sbi, u64 count, u64 *blocks,
 		       bool reserve_ok);
 int msnap_alloc_mark(struct msnap_sb_info *sbi, u64 block);
 void msnap_alloc_unmark(struct msnap_sb_info *sbi, u64 block);
-void msnap_release_ondisk(struct msnap_sb_info *sbi, u64 block);
+int msnap_release_ondisk(struct msnap_sb_info *sbi, u64 block);
 int msnap_release_used(struct msnap_sb_info *sbi, u64 block);
 void msnap_release_pending(struct msnap_sb_info *sbi);
 u64 msnap_free_blocks(struct msnap_sb_info *sbi);
@@ -365,16 +365,16 @@ int msnap_map_lookup(struct inode *inode, pgoff_t index, u64 *block);
 int msnap_map_set(struct inode *inode, pgoff_t index, u64 block);
 int msnap_map_truncate(struct inode *inode, pgoff_t first);
 int msnap_map_release_all(struct inode *inode, bool ondisk);
-void msnap_inode_unlinked(struct inode *inode);
+int msnap_inode_unlinked(struct inode *inode);
 
 /* persist.c */
 int msnap_persist_inode(struct inode *inode);
 int msnap_persist(struct super_block *sb, struct msnap_target *t,
-		  unsigned int nt, u64 flags, struct io_uring_cmd *ucmd,
-		  u64 *epoch, u64 *pages);
+		  unsigned int nt, u64 flags, pid_t tid,
+		  struct io_uring_cmd *ucmd, u64 *epoch, u64 *pages);
 int msnap_zero_persisted_tail(struct inode *inode, loff_t cut);
 int msnap_abort(struct super_block *sb, struct msnap_target *t,
-		unsigned int nt, u64 flags, u64 *pages);
+		unsigned int nt, u64 flags, pid_t tid, u64 *pages);
 
 /* ioctl.c */
 long msnap_ioctl(struct file *file, unsigned int cmd, unsigned long arg);

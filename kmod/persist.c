@@ -37,11 +37,10 @@ static int msnap_snap_alloc(struct msnap_snap *s, unsigned int n)
 	return 0;
 }
 
-/* Whether dirty-set @entry belongs to this persist (MSNAP_THREAD). */
-static bool msnap_mine(void *entry, u64 flags)
+/* Whether dirty-set @entry belongs to this persist (MSNAP_THREAD: @tid's). */
+static bool msnap_mine(void *entry, u64 flags, pid_t tid)
 {
-	return !(flags & MSNAP_THREAD) ||
-	       xa_to_value(entry) == task_pid_nr(current);
+	return !(flags & MSNAP_THREAD) || xa_to_value(entry) == tid;
 }
 
 /* Snapshot one dirty page into a bounce page. */
@@ -87,7 +86,7 @@ static bool msnap_target_skip(struct msnap_target *t)
 }
 
 static unsigned int msnap_count_dirty(struct msnap_target *t, unsigned int nt,
-				      u64 flags, bool *resized)
+				      u64 flags, pid_t tid, bool *resized)
 {
 	unsigned long index;
 	unsigned int n = 0, i;
@@ -101,14 +100,14 @@ static unsigned int msnap_count_dirty(struct msnap_target *t, unsigned int nt,
 			*resized = true;
 		xa_for_each_range(&MSNAP_I(t[i].inode)->dirty, index, entry,
 				  t[i].first, t[i].last)
-			n += msnap_mine(entry, flags);
+			n += msnap_mine(entry, flags, tid);
 	}
 	return n;
 }
 
 /* Snapshot the targets' dirty pages and the sizes that go with them. */
 static int msnap_snapshot(struct msnap_target *t, unsigned int nt, u64 flags,
-			  struct msnap_snap *s)
+			  pid_t tid, struct msnap_snap *s)
 {
 	struct msnap_inode_info *mi;
 	unsigned long index;
@@ -122,7 +121,7 @@ static int msnap_snapshot(struct msnap_target *t, unsigned int nt, u64 flags,
 		mi = MSNAP_I(t[i].inode);
 		xa_for_each_range(&mi->dirty, index, entry, t[i].first,
 				  t[i].last) {
-			if (!msnap_mine(entry, flags))
+			if (!msnap_mine(entry, flags, tid))
 				continue;
 			if (s->nr == s->cap)
 				break;
@@ -225,7 +224,7 @@ static int msnap_apply(struct msnap_target *t, unsigned int nt,
 
 /* Snapshot, then build and submit the commit; commit_mutex held. */
 static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
-				unsigned int nt, u64 flags,
+				unsigned int nt, u64 flags, pid_t tid,
 				struct msnap_commit *c)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
@@ -236,7 +235,7 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 	int err;
 
 	down_write(&sbi->snap_lock);
-	n = msnap_count_dirty(t, nt, flags, &resized);
+	n = msnap_count_dirty(t, nt, flags, tid, &resized);
 	if (!n && !sbi->ns_len && !resized) {
 		up_write(&sbi->snap_lock);
 		return 1;	/* nothing to commit */
@@ -250,7 +249,7 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 		up_write(&sbi->snap_lock);
 		return err;
 	}
-	err = msnap_snapshot(t, nt, flags, s);
+	err = msnap_snapshot(t, nt, flags, tid, s);
 	up_write(&sbi->snap_lock);
 	msnap_stats_add(&sbi->stats.snap_ns, t0);
 	t0 = ktime_get_ns();
@@ -274,15 +273,15 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 }
 
 /*
- * Persist the dirty pages of @t (only the calling thread's with
+ * Persist the dirty pages of @t (only those thread @tid dirtied, with
  * MSNAP_THREAD) as one atomic commit.  Returns once they are durable,
  * or, with MSNAP_ASYNC or an io_uring command, once they are snapshotted.
  * *@epoch is the commit's sequence number (with nothing to commit, the
  * last one issued), *@pages the pages it writes.
  */
 int msnap_persist(struct super_block *sb, struct msnap_target *t,
-		  unsigned int nt, u64 flags, struct io_uring_cmd *ucmd,
-		  u64 *epoch, u64 *pages)
+		  unsigned int nt, u64 flags, pid_t tid,
+		  struct io_uring_cmd *ucmd, u64 *epoch, u64 *pages)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	struct msnap_commit *c;
@@ -299,7 +298,8 @@ int msnap_persist(struct super_block *sb, struct msnap_target *t,
 	t0 = ktime_get_ns();
 	mutex_lock(&sbi->commit_mutex);
 	msnap_stats_add(&sbi->stats.lock_ns, t0);
-	err = sbi->error ? -EIO : msnap_persist_locked(sb, t, nt, flags, c);
+	err = sbi->error ? -EIO : msnap_persist_locked(sb, t, nt, flags, tid,
+							c);
 	*epoch = sbi->next_seq - 1;
 	mutex_unlock(&sbi->commit_mutex);
 	if (err) {
@@ -326,7 +326,7 @@ int msnap_persist_inode(struct inode *inode)
 
 	if (sb_rdonly(inode->i_sb))
 		return 0;
-	return msnap_persist(inode->i_sb, &t, 1, 0, NULL, &epoch, &pages);
+	return msnap_persist(inode->i_sb, &t, 1, 0, 0, NULL, &epoch, &pages);
 }
 
 /*
@@ -392,7 +392,7 @@ static void msnap_abort_page(struct inode *inode, pgoff_t index)
  * so that every page refaults with its last persisted contents.
  */
 int msnap_abort(struct super_block *sb, struct msnap_target *t,
-		unsigned int nt, u64 flags, u64 *pages)
+		unsigned int nt, u64 flags, pid_t tid, u64 *pages)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	unsigned long index;
@@ -409,7 +409,7 @@ int msnap_abort(struct super_block *sb, struct msnap_target *t,
 		down_write(&sbi->snap_lock);
 		xa_for_each_range(&MSNAP_I(t[i].inode)->dirty, index, entry,
 				  t[i].first, t[i].last) {
-			if (!msnap_mine(entry, flags))
+			if (!msnap_mine(entry, flags, tid))
 				continue;
 			msnap_abort_page(t[i].inode, index);
 			(*pages)++;

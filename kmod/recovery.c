@@ -235,9 +235,8 @@ static int msnap_replay_entry(struct msnap_mount *m, struct msnap_entry_hdr *h)
 		msnap_mark_ckpt(inode);
 		return 0;
 	case MSNAP_ENTRY_UNLINK:
-		msnap_inode_unlinked(inode);
 		clear_nlink(inode);
-		return 0;
+		return msnap_inode_unlinked(inode);
 	case MSNAP_ENTRY_TRUNCATE:
 		MSNAP_I(inode)->disk_size = le64_to_cpu(t->size);
 		i_size_write(inode, le64_to_cpu(t->size));

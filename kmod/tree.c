@@ -264,8 +264,9 @@ static int msnap_cow_node(struct super_block *sb, struct msnap_cow *c,
 	else if (!err)
 		err = msnap_cow_write(sb, c, slots, level, first, new);
 	if (!err && changed && old && old != MSNAP_VIRTUAL_NODE) {
-		msnap_release_ondisk(sbi, old);
-		err = msnap_release_used(sbi, old);
+		err = msnap_release_ondisk(sbi, old);
+		if (!err)
+			err = msnap_release_used(sbi, old);
 	}
 	kfree(slots);
 	return err;

@@ -19,9 +19,18 @@
 #include <linux/io_uring.h>
 #endif
 
-/* The result travels in the command's private area. */
+/*
+ * The command's private area: the submitting thread, noted at the first
+ * (non-blocking) issue so that MSNAP_THREAD still means the submitter's
+ * pages when io-wq reissues the command from a worker thread, and the
+ * result.
+ */
+#define MSNAP_URING_PDU_MAGIC	0x4d53504eU	/* "MSPN" */
+
 struct msnap_uring_pdu {
 	int	res;
+	u32	magic;
+	pid_t	tid;
 };
 
 static const void *msnap_uring_payload(struct io_uring_cmd *ucmd)
@@ -53,10 +62,12 @@ void msnap_uring_done(struct io_uring_cmd *ucmd, int res)
 int msnap_uring_cmd(struct io_uring_cmd *ucmd, unsigned int issue_flags)
 {
 	struct super_block *sb = file_inode(ucmd->file)->i_sb;
+	struct msnap_uring_pdu *pdu = (void *)ucmd->pdu;
 	struct msnap_uring_persist p;
 	struct msnap_target *t = NULL;
 	unsigned int nt = 0;
 	u64 epoch, pages;
+	pid_t tid;
 	int err;
 
 	BUILD_BUG_ON(sizeof(struct msnap_uring_pdu) > sizeof(ucmd->pdu));
@@ -67,11 +78,17 @@ int msnap_uring_cmd(struct io_uring_cmd *ucmd, unsigned int issue_flags)
 	if (p.flags & ~MSNAP_THREAD || !p.pages)
 		return -EINVAL;
 	/* Snapshotting may sleep: never in the non-blocking issue path. */
-	if (issue_flags & IO_URING_F_NONBLOCK)
+	if (issue_flags & IO_URING_F_NONBLOCK) {
+		pdu->magic = MSNAP_URING_PDU_MAGIC;
+		pdu->tid = task_pid_nr(current);
 		return -EAGAIN;
+	}
+	tid = pdu->magic == MSNAP_URING_PDU_MAGIC ? pdu->tid :
+	      task_pid_nr(current);
 	err = msnap_resolve(sb, p.addr, (u64)p.pages << PAGE_SHIFT, &t, &nt);
 	if (!err)
-		err = msnap_persist(sb, t, nt, p.flags, ucmd, &epoch, &pages);
+		err = msnap_persist(sb, t, nt, p.flags, tid, ucmd, &epoch,
+				    &pages);
 	msnap_put_targets(t, nt);
 	if (err == -ENODATA)
 		return 0;	/* nothing dirty: complete at once */

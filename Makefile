@@ -37,7 +37,7 @@ MODDIR		:= $(BUILD)/mod/$(KVER)
 export VERSION PREFIX LIBDIR INCLUDEDIR
 
 .PHONY: all module modules-all lib tools selftests check check-quick demo \
-	install install-module install-lib install-tools dkms-src deps \
+	install install-module install-lib install-tools dkms-src deps bench \
 	clean distclean
 
 all: module lib tools

@@ -157,6 +157,15 @@ struct inode *msnap_new_inode(struct super_block *sb, u64 ino, umode_t mode)
 	return inode;
 }
 
+/* A name a file of the root directory can have (as fsck checks it). */
+bool msnap_name_ok(const char *name, u32 len)
+{
+	return len && len <= MSNAP_NAME_MAX && !memchr(name, '/', len) &&
+	       !memchr(name, 0, len) &&
+	       !(len == 1 && name[0] == '.') &&
+	       !(len == 2 && name[0] == '.' && name[1] == '.');
+}
+
 static bool msnap_disk_inode_valid(struct msnap_inode *di, u64 ino)
 {
 	u32 mode = le32_to_cpu(di->mode), len = le32_to_cpu(di->name_len);
@@ -167,11 +176,11 @@ static bool msnap_disk_inode_valid(struct msnap_inode *di, u64 ino)
 	    memchr_inv(di->reserved1, 0, sizeof(di->reserved1)) ||
 	    le32_to_cpu(di->map_height) > MSNAP_TREE_MAX_HEIGHT ||
 	    le32_to_cpu(di->flags) & ~MSNAP_INODE_HAS_ADDR ||
-	    len > MSNAP_NAME_MAX || memchr(di->name, 0, len))
+	    len > MSNAP_NAME_MAX)
 		return false;
 	if (ino == MSNAP_ROOT_INO)
 		return S_ISDIR(mode) && !len;
-	return S_ISREG(mode) && len;
+	return S_ISREG(mode) && msnap_name_ok(di->name, len);
 }
 
 /*

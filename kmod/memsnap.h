@@ -281,6 +281,7 @@ struct inode *msnap_iget(struct super_block *sb, u64 ino, u64 block);
 struct inode *msnap_new_inode(struct super_block *sb, u64 ino, umode_t mode);
 void msnap_fill_disk_inode(struct inode *inode, struct msnap_inode *di);
 void msnap_set_attrs(struct inode *inode, const struct msnap_entry_inode *e);
+bool msnap_name_ok(const char *name, u32 len);
 void msnap_mark_ckpt(struct inode *inode);
 void msnap_unpin_all(struct super_block *sb);
 int msnap_init_inode_cache(void);

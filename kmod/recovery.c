@@ -230,6 +230,8 @@ static int msnap_replay_entry(struct msnap_mount *m, struct msnap_entry_hdr *h)
 					    le64_to_cpu(d->block));
 		return err;
 	case MSNAP_ENTRY_NAME:
+		if (!msnap_name_ok(n->name, le32_to_cpu(n->name_len)))
+			return -EUCLEAN;
 		memcpy(MSNAP_I(inode)->name, n->name, le32_to_cpu(n->name_len));
 		MSNAP_I(inode)->name[le32_to_cpu(n->name_len)] = '\0';
 		msnap_mark_ckpt(inode);
@@ -238,6 +240,11 @@ static int msnap_replay_entry(struct msnap_mount *m, struct msnap_entry_hdr *h)
 		clear_nlink(inode);
 		return msnap_inode_unlinked(inode);
 	case MSNAP_ENTRY_TRUNCATE:
+		/* The kernel always cuts at the first page past the size. */
+		if (le64_to_cpu(t->size) > MSNAP_MAX_FILE_SIZE ||
+		    le64_to_cpu(t->first_index) !=
+		    DIV_ROUND_UP(le64_to_cpu(t->size), PAGE_SIZE))
+			return -EUCLEAN;
 		MSNAP_I(inode)->disk_size = le64_to_cpu(t->size);
 		i_size_write(inode, le64_to_cpu(t->size));
 		return msnap_map_truncate(inode, le64_to_cpu(t->first_index));
@@ -245,21 +252,34 @@ static int msnap_replay_entry(struct msnap_mount *m, struct msnap_entry_hdr *h)
 	return -EUCLEAN;
 }
 
-/* The size an entry of @type must have, 0 if @type is unknown. */
+/*
+ * The size a well-formed entry of its type has (reserved fields zero, a
+ * name zero padded), 0 if it is not well formed.  Kept in step with the
+ * user-space reader's entry_len() (tools/lib/msnapfs_log.c), so that the
+ * kernel and fsck end the log at the same record.
+ */
 static size_t msnap_entry_size(struct msnap_entry_hdr *h)
 {
+	struct msnap_entry_inode *i = (void *)h;
+	struct msnap_entry_data *d = (void *)h;
 	struct msnap_entry_name *n = (void *)h;
+	u32 nl;
 
 	switch (le16_to_cpu(h->type)) {
 	case MSNAP_ENTRY_DATA:
-		return sizeof(struct msnap_entry_data);
+		return d->reserved ? 0 : sizeof(*d);
 	case MSNAP_ENTRY_INODE:
-		return sizeof(struct msnap_entry_inode);
+		return i->reserved ? 0 : sizeof(*i);
 	case MSNAP_ENTRY_NAME:
-		if (le16_to_cpu(h->len) < sizeof(*n) || !n->name_len ||
-		    le32_to_cpu(n->name_len) > MSNAP_NAME_MAX)
+		if (le16_to_cpu(h->len) < sizeof(*n) || n->reserved)
 			return 0;
-		return round_up(sizeof(*n) + le32_to_cpu(n->name_len), 8);
+		nl = le32_to_cpu(n->name_len);
+		if (!nl || nl > MSNAP_NAME_MAX ||
+		    le16_to_cpu(h->len) != round_up(sizeof(*n) + nl, 8) ||
+		    memchr_inv(n->name + nl, 0,
+			       le16_to_cpu(h->len) - sizeof(*n) - nl))
+			return 0;
+		return le16_to_cpu(h->len);
 	case MSNAP_ENTRY_UNLINK:
 		return sizeof(struct msnap_entry_unlink);
 	case MSNAP_ENTRY_TRUNCATE:

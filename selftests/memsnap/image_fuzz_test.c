@@ -21,8 +21,7 @@
  * Any kernel splat or hang fails the run.
  *
  * IMAGE_FUZZ_SECONDS (default 25) bounds the random part; IMAGE_FUZZ_SEED
- * chooses other damage (the default seed is fixed).  IMAGE_FUZZ_KNOWN_BUGS=1
- * adds the damage that triggers known kernel bugs (a WARN, see below).
+ * chooses other damage (the default seed is fixed).
  */
 #include "kselftest_harness.h"
 #include "msnap_fs.h"
@@ -317,7 +316,7 @@ struct field {
 	uint64_t val;		/* stored (xor when xor) */
 	int xor;
 	int must_flag;
-	int known_bug;		/* only with IMAGE_FUZZ_KNOWN_BUGS=1 */
+	int known_bug;		/* damage that once reached a kernel bug */
 };
 
 #define F(w, st, fld, kind, v, x, m) \
@@ -422,8 +421,6 @@ TEST_F_TIMEOUT(img, targeted_fields, 900)
 		const struct field *f = &fields[i];
 		int n = f->which == 4 ? (self->nlog < 2 ? self->nlog : 2) : 1;
 
-		if (f->known_bug && !getenv("IMAGE_FUZZ_KNOWN_BUGS"))
-			continue;
 		if (f->which == 5 && !self->unlinked_map)
 			continue;
 
@@ -461,7 +458,6 @@ TEST_F_TIMEOUT(img, random_damage, 900)
 	double secs = es ? atof(es) : 25;
 	/* A fixed default: CI runs damage that is known to be handled. */
 	unsigned int seed = ss ? strtoul(ss, NULL, 0) : 20261121;
-	int known = !!getenv("IMAGE_FUZZ_KNOWN_BUGS");
 	uint64_t meta[4096], b, blocks = IMG_SZ / PG;
 	struct stats st = {};
 	struct timespec t0, t;
@@ -487,15 +483,6 @@ TEST_F_TIMEOUT(img, random_damage, 900)
 			b = meta[random() % nmeta];
 			co = crc_off(orig + b * PG);
 			fix = fix0;
-			/*
-			 * Checksum-valid damage beyond the superblocks reaches
-			 * known kernel bugs (WARNs: the bitmap one above, and
-			 * tree nodes whose slots leave the data area, released
-			 * by log replay in msnap_release_tree_value()); by
-			 * default such blocks keep a stale CRC.
-			 */
-			if (!known && b >= 2)
-				fix = 0;
 			for (k = 0; k < nflip; k++) {
 				size_t off = random() % 2 ? random() % 128 : random() % PG;
 

@@ -31,7 +31,6 @@
 #define NPRIV	32		/* pages of each writer's own file */
 #define CHUNK	64		/* pages per persist of the pressure stream */
 
-static int known_bugs;
 
 static uint64_t rnd(uint64_t *s)
 {
@@ -154,12 +153,8 @@ static int persist_any(struct stress *st, uint64_t *s, int fd, char *p,
 	*how = k == 3 && ring ? 8 : 0;
 
 	if (k == 3 && ring) {
-		/*
-		 * Not MSNAP_THREAD: a known kernel bug makes it persist nothing
-		 * through io_uring (see uring_thread_persist below).
-		 */
 		struct msnap_uring_persist c = { (uintptr_t)p, len / PG,
-						 thread_ok && known_bugs ? MSNAP_THREAD : 0 };
+						 thread_ok ? MSNAP_THREAD : 0 };
 		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
 		struct io_uring_cqe *cqe;
 		int res;
@@ -383,7 +378,6 @@ TEST_F_TIMEOUT(st, acknowledged_updates_survive_stress_under_memory_pressure, 90
 	int t, i, pg, lost = 0;
 
 	ASSERT_NE(NULL, st);
-	known_bugs = !!getenv("STRESS_KNOWN_BUGS");
 	st->seed = ss ? strtoull(ss, NULL, 0) : (uint64_t)time(NULL);
 	TH_LOG("seed %llu (STRESS_SEED replays), %.0f s",
 	       (unsigned long long)st->seed, secs);
@@ -514,11 +508,10 @@ TEST_F_TIMEOUT(st, acknowledged_updates_survive_stress_under_memory_pressure, 90
 }
 
 /*
- * Known kernel bug, run only with STRESS_KNOWN_BUGS=1: msnap_uring_cmd()
- * refuses the non-blocking issue (-EAGAIN), so io_uring runs the command
- * in an io-wq worker, and MSNAP_THREAD then matches the worker's pid
- * (task_pid_nr(current) in kmod/persist.c), not the submitter's: the
- * submitter's pages are not persisted and the CQE says 0 pages.
+ * Regression test: msnap_uring_cmd() refuses the non-blocking issue
+ * (-EAGAIN), so io_uring runs the command in an io-wq worker; MSNAP_THREAD
+ * must still mean the submitter's pages (it once matched the worker's
+ * pid: nothing was persisted and the CQE said 0 pages).
  */
 TEST_F(st, uring_thread_persist)
 {
@@ -529,8 +522,6 @@ TEST_F(st, uring_thread_persist)
 	char *p;
 	int fd;
 
-	if (!getenv("STRESS_KNOWN_BUGS"))
-		SKIP(return, "known bug; STRESS_KNOWN_BUGS=1 runs it");
 	ASSERT_EQ(0, io_uring_queue_init(4, &ring, 0));
 	p = msnap_map_file(MNT, "ut", PG, &fd);
 	ASSERT_NE(MAP_FAILED, p);

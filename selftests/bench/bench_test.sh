@@ -15,6 +15,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 out=$top/build/bench/check-${kernel:-default}
+mkdir -p "$top/build/bench"	# a fresh clone has no build/ yet
 n=0
 ok() {
 	n=$((n + 1))

@@ -153,7 +153,7 @@ TEST_F(fs, async_then_wait)
 TEST_F(fs, poll_reports_when_async_persists_are_durable)
 {
 	struct pollfd pfd = { .fd = self->fd, .events = POLLIN };
-	__u64 epoch, pages;
+	__u64 epoch = 0, pages = 0;
 	int i;
 
 	for (i = 0; i < 8; i++)

@@ -52,7 +52,13 @@ echo "1..4"
 echo "# seed $seed, $count persists, $variants variants per crash point"
 vm run --disk "$data:256M" --disk "$log:$logsize" --timeout 900 -- bash -c "
 	set -e
-	d=/dev/nvme0n1 l=/dev/nvme1n1
+	# NVMe controllers probe in any order: find each drive by its serial.
+	for c in /sys/class/nvme/nvme*; do
+		case \$(tr -d ' ' < \$c/serial) in
+		msnap0) d=/dev/\${c##*/}n1 ;;
+		msnap1) l=/dev/\${c##*/}n1 ;;
+		esac
+	done
 	dmsetup create lw --table \"0 \$(blockdev --getsz \$d) log-writes \$d \$l\"
 	dmsetup mknodes lw
 	$mkfs -q --log-size 256K /dev/mapper/lw

@@ -18,6 +18,17 @@
 #define PLAN_A_PAGES	1024	/* file "a": single-file persists */
 #define PLAN_B_PAGES	128	/* file "b": PERSISTV partner */
 #define PLAN_NS_EVERY	5	/* namespace ops every 5th persist */
+/*
+ * ENOSPC: the file system is filled ("fill") before the first persist so
+ * that about PLAN_FREE_LEFT blocks stay available, enough for every
+ * persist of "a" and "b"; right before every PLAN_ENOSPC_EVERY-th persist
+ * all PLAN_C_PAGES pages of "c" are dirtied and persisted, which must fail
+ * with ENOSPC and leave nothing of "c" on the disk, then aborted.
+ */
+#define PLAN_C_PAGES	2800
+#define PLAN_FREE_LEFT	2600
+#define PLAN_ENOSPC_EVERY 25
+#define PLAN_MAX_NAMES	6
 
 enum { PLAN_SINGLE_RUN, PLAN_SINGLE_SCATTER, PLAN_VECTOR };
 
@@ -151,7 +162,8 @@ static inline int64_t plan_stamp_of(const void *page, unsigned int f,
 /*
  * Namespace ops done right before persist i, when i % PLAN_NS_EVERY ==
  * 0: create "n<i>", rename "n<i-5>" to "r<i-5>", unlink "r<i-10>".
- * After persist j the names are "a", "b", n<last>, r<last-5>.
+ * After persist j the names are "a", "b", "c", "fill", n<last>,
+ * r<last-5>: at most PLAN_MAX_NAMES.
  */
 static inline int plan_names(uint64_t j, char names[][32])
 {
@@ -160,6 +172,8 @@ static inline int plan_names(uint64_t j, char names[][32])
 
 	strcpy(names[k++], "a");
 	strcpy(names[k++], "b");
+	strcpy(names[k++], "c");
+	strcpy(names[k++], "fill");
 	if (last >= PLAN_NS_EVERY)
 		snprintf(names[k++], 32, "n%llu", (unsigned long long)last);
 	if (last >= 2 * PLAN_NS_EVERY)

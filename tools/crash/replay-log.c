@@ -353,9 +353,27 @@ static const char *read_stamps(struct msnap_fs *fs, int file,
 	return NULL;
 }
 
+/* "c" only ever had persists refused with ENOSPC: no page on the disk. */
+static const char *c_untouched(struct msnap_fs *fs)
+{
+	static char why[128];
+	struct msnap_file *f = by_name(fs, "c");
+	unsigned int p;
+
+	if (!f)
+		return "file c missing";
+	for (p = 0; p < PLAN_C_PAGES; p++)
+		if (page_block(fs, f, p)) {
+			snprintf(why, sizeof(why),
+				 "file c page %u on disk after ENOSPC", p);
+			return why;
+		}
+	return NULL;
+}
+
 static bool names_match(struct msnap_fs *fs, uint64_t j)
 {
-	char names[4][32];
+	char names[PLAN_MAX_NAMES][32];
 	int k, n = plan_names(j, names);
 
 	if (fs->nr_files != (uint64_t)n)
@@ -466,6 +484,8 @@ static void check_point(const char *where, uint64_t hi_issued)
 	why = read_stamps(&fs, 0, PLAN_A_PAGES);
 	if (!why)
 		why = read_stamps(&fs, 1, PLAN_B_PAGES);
+	if (!why)
+		why = c_untouched(&fs);
 	if (why) {
 		violation(where, "%s (acked %llu issued %llu)", why, acked, hi_issued);
 	} else {

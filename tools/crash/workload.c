@@ -4,7 +4,9 @@
  * guest on a memsnap filesystem mounted from a dm-log-writes target.
  * Persists 1..COUNT follow plan.h (single-file persists of 1..1024
  * pages, contiguous or scattered, PERSISTV across two files, some
- * asynchronous, namespace ops every fifth); before persist i it puts the
+ * asynchronous, namespace ops every fifth, on a file system filled up
+ * to a margin, with a persist that must fail with ENOSPC every
+ * PLAN_ENOSPC_EVERY-th); before persist i it puts the
  * mark "i<i>" into the write log and after its acknowledgement "a<i>",
  * so the replay knows, at every point of the log, the last persist
  * issued and the last acknowledged.
@@ -20,6 +22,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
 #include <linux/dm-ioctl.h>
 #include <linux/memsnap.h>
 
@@ -98,11 +101,74 @@ static void ns_ops(int dir, unsigned long long i)
 	}
 }
 
+/*
+ * Fill the file system until about PLAN_FREE_LEFT blocks stay available
+ * (statfs's f_bavail), in persists small enough for the log.
+ */
+static void fill(int dir)
+{
+	static char buf[256 * PLAN_PAGE];
+	unsigned long long done = 0, want;
+	struct statfs st;
+	int fd;
+
+	fd = openat(dir, "fill", O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || fstatfs(fd, &st))
+		die("fill");
+	want = st.f_bavail > PLAN_FREE_LEFT + 64 ?
+		st.f_bavail - PLAN_FREE_LEFT - 64 : 0;
+	memset(buf, 0xf1, sizeof(buf));
+	while (done < want) {
+		size_t n = want - done < 256 ? want - done : 256;
+
+		if (pwrite(fd, buf, n * PLAN_PAGE, done * PLAN_PAGE) !=
+		    (ssize_t)(n * PLAN_PAGE))
+			die("fill: pwrite");
+		done += n;
+		if (done % 1024 < 256 && fsync(fd))
+			die("fill: fsync");
+	}
+	if (fsync(fd) || fstatfs(fd, &st))
+		die("fill: fsync");
+	printf("workload: filled %llu blocks, %llu left available\n", done,
+	       (unsigned long long)st.f_bavail);
+	close(fd);
+}
+
+/* Persist all of "c": more than the free space, so it must fail. */
+static void enospc(int fc, unsigned char *c, unsigned long long i)
+{
+	struct msnap_persist_args pa = { .size = sizeof(pa),
+		.addr = (uintptr_t)c,
+		.len = (uint64_t)PLAN_C_PAGES * PLAN_PAGE };
+	struct msnap_abort_args ab = { .size = sizeof(ab),
+		.addr = (uintptr_t)c,
+		.len = (uint64_t)PLAN_C_PAGES * PLAN_PAGE };
+	unsigned int p;
+
+	for (p = 0; p < PLAN_C_PAGES; p++)
+		memset(c + (size_t)p * PLAN_PAGE, (int)(i & 0x7f) | 1, 64);
+	if (!ioctl(fc, MSNAP_IOC_PERSIST, &pa)) {
+		fprintf(stderr, "workload: persist of %u pages of c before %llu succeeded, not ENOSPC\n",
+			PLAN_C_PAGES, i);
+		exit(1);
+	}
+	if (errno != ENOSPC)
+		die("PERSIST of c (want ENOSPC)");
+	if (ioctl(fc, MSNAP_IOC_ABORT, &ab))
+		die("ABORT of c");
+	if (ab.pages != PLAN_C_PAGES) {
+		fprintf(stderr, "workload: abort of c dropped %llu pages, not %u\n",
+			(unsigned long long)ab.pages, PLAN_C_PAGES);
+		exit(1);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	unsigned long long seed, count, i;
-	unsigned char *a, *b;
-	int dir, fa, fb;
+	unsigned long long seed, count, i, refused = 0;
+	unsigned char *a, *b, *c;
+	int dir, fa, fb, fc;
 	static struct plan pl;
 	unsigned int k;
 
@@ -118,6 +184,8 @@ int main(int argc, char **argv)
 		die(argv[1]);
 	a = region(dir, "a", PLAN_A_PAGES, &fa);
 	b = region(dir, "b", PLAN_B_PAGES, &fb);
+	c = region(dir, "c", PLAN_C_PAGES, &fc);
+	fill(dir);
 	if (syncfs(dir))
 		die("syncfs");
 	mark("start", 0);
@@ -134,6 +202,10 @@ int main(int argc, char **argv)
 		uint64_t pages, epoch;
 
 		plan_get(seed, i, &pl);
+		if (i % PLAN_ENOSPC_EVERY == 0) {
+			enospc(fc, c, i);
+			refused++;
+		}
 		if (i % PLAN_NS_EVERY == 0)
 			ns_ops(dir, i);
 		for (k = 0; k < pl.na; k++)
@@ -167,6 +239,7 @@ int main(int argc, char **argv)
 			       (unsigned long long)epoch);
 	}
 	mark("end", 0);
-	printf("workload: %llu persists acknowledged\n", count);
+	printf("workload: %llu persists acknowledged, %llu refused with ENOSPC\n",
+	       count, refused);
 	return 0;
 }

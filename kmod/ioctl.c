@@ -123,6 +123,20 @@ static int msnap_put_args(void __user *uarg, void *karg, size_t ksize,
 	return copy_to_user(uarg, karg, min_t(u64, ksize, usize)) ? -EFAULT : 0;
 }
 
+/*
+ * The common end of the ioctls that act on resolved targets: drop the
+ * targets, then on success copy the argument structure back.
+ */
+static int msnap_targets_done(int err, struct msnap_target *t,
+			      unsigned int nt, void __user *uarg, void *karg,
+			      size_t ksize, u64 usize)
+{
+	msnap_put_targets(t, nt);
+	if (err)
+		return err;
+	return msnap_put_args(uarg, karg, ksize, usize);
+}
+
 static int msnap_ioc_persist(struct super_block *sb, void __user *uarg)
 {
 	struct msnap_persist_args a;
@@ -141,10 +155,7 @@ static int msnap_ioc_persist(struct super_block *sb, void __user *uarg)
 	if (!err)
 		err = msnap_persist(sb, t, nt, a.flags, task_pid_nr(current),
 				    NULL, &a.epoch, &a.pages);
-	msnap_put_targets(t, nt);
-	if (err)
-		return err;
-	return msnap_put_args(uarg, &a, sizeof(a), usize);
+	return msnap_targets_done(err, t, nt, uarg, &a, sizeof(a), usize);
 }
 
 static int msnap_ioc_persistv(struct super_block *sb, void __user *uarg)
@@ -174,10 +185,7 @@ static int msnap_ioc_persistv(struct super_block *sb, void __user *uarg)
 	if (!err)
 		err = msnap_persist(sb, t, nt, a.flags, task_pid_nr(current),
 				    NULL, &a.epoch, &a.pages);
-	msnap_put_targets(t, nt);
-	if (err)
-		return err;
-	return msnap_put_args(uarg, &a, sizeof(a), usize);
+	return msnap_targets_done(err, t, nt, uarg, &a, sizeof(a), usize);
 }
 
 static int msnap_ioc_wait(struct super_block *sb, u64 __user *uarg)
@@ -211,10 +219,7 @@ static int msnap_ioc_abort(struct super_block *sb, void __user *uarg)
 	if (!err)
 		err = msnap_abort(sb, t, nt, a.flags, task_pid_nr(current),
 				  &a.pages);
-	msnap_put_targets(t, nt);
-	if (err)
-		return err;
-	return msnap_put_args(uarg, &a, sizeof(a), usize);
+	return msnap_targets_done(err, t, nt, uarg, &a, sizeof(a), usize);
 }
 
 static int msnap_ioc_addr(struct file *file, void __user *uarg, bool set)

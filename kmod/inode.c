@@ -166,21 +166,26 @@ bool msnap_name_ok(const char *name, u32 len)
 	       !(len == 2 && name[0] == '.' && name[1] == '.');
 }
 
-static bool msnap_disk_inode_valid(struct msnap_inode *di, u64 ino)
+/*
+ * The attributes an inode block and an INODE log entry share, checked by
+ * the format's rules (as fsck checks them): the reason they are bad, or
+ * NULL.  A size past MSNAP_MAX_FILE_SIZE would let a read run for ever.
+ */
+const char *msnap_attrs_bad(u64 ino, const struct msnap_entry_inode *e)
 {
-	u32 mode = le32_to_cpu(di->mode), len = le32_to_cpu(di->name_len);
+	u32 type = ino == MSNAP_ROOT_INO ? S_IFDIR : S_IFREG;
 
-	if (le32_to_cpu(di->magic) != MSNAP_INODE_MAGIC ||
-	    !msnap_crc_ok(di, &di->crc) || le64_to_cpu(di->ino) != ino ||
-	    memchr_inv(di->reserved, 0, sizeof(di->reserved)) ||
-	    memchr_inv(di->reserved1, 0, sizeof(di->reserved1)) ||
-	    le32_to_cpu(di->map_height) > MSNAP_TREE_MAX_HEIGHT ||
-	    le32_to_cpu(di->flags) & ~MSNAP_INODE_HAS_ADDR ||
-	    len > MSNAP_NAME_MAX)
-		return false;
-	if (ino == MSNAP_ROOT_INO)
-		return S_ISDIR(mode) && !len;
-	return S_ISREG(mode) && msnap_name_ok(di->name, len);
+	if ((le32_to_cpu(e->mode) & ~MSNAP_MODE_PERM) != type)
+		return "bad mode";
+	if (le32_to_cpu(e->flags) & ~MSNAP_INODE_HAS_ADDR)
+		return "unknown flags";
+	if (le64_to_cpu(e->size) > MSNAP_MAX_FILE_SIZE)
+		return "size too large";
+	if (le32_to_cpu(e->atime_nsec) >= NSEC_PER_SEC ||
+	    le32_to_cpu(e->mtime_nsec) >= NSEC_PER_SEC ||
+	    le32_to_cpu(e->ctime_nsec) >= NSEC_PER_SEC)
+		return "nanoseconds out of range";
+	return NULL;
 }
 
 /*
@@ -217,15 +222,46 @@ void msnap_set_attrs(struct inode *inode, const struct msnap_entry_inode *e)
 	mi->preferred_addr = le64_to_cpu(e->preferred_addr);
 }
 
+/* The attributes of an on-disk inode as an INODE entry has them. */
+static void msnap_disk_attrs(struct msnap_inode *di,
+			     struct msnap_entry_inode *e)
+{
+	memset(e, 0, sizeof(*e));
+	memcpy(MSNAP_ATTRS(e, struct msnap_entry_inode),
+	       MSNAP_ATTRS(di, struct msnap_inode), MSNAP_ATTR_BYTES);
+	e->preferred_addr = di->preferred_addr;
+}
+
+/* Why the inode block @di of inode @ino is corrupt, or NULL. */
+static const char *msnap_disk_inode_bad(struct msnap_inode *di, u64 ino)
+{
+	u32 len = le32_to_cpu(di->name_len);
+	struct msnap_entry_inode e;
+
+	if (le32_to_cpu(di->magic) != MSNAP_INODE_MAGIC)
+		return "bad magic";
+	if (!msnap_crc_ok(di, &di->crc))
+		return "bad CRC";
+	if (le64_to_cpu(di->ino) != ino)
+		return "wrong inode number";
+	if (memchr_inv(di->reserved, 0, sizeof(di->reserved)) ||
+	    memchr_inv(di->reserved1, 0, sizeof(di->reserved1)))
+		return "reserved fields not zero";
+	if (le32_to_cpu(di->map_height) > MSNAP_TREE_MAX_HEIGHT)
+		return "page map too high";
+	if (ino == MSNAP_ROOT_INO ? len != 0 : !msnap_name_ok(di->name, len))
+		return "bad name";
+	msnap_disk_attrs(di, &e);
+	return msnap_attrs_bad(ino, &e);
+}
+
 /* Fill the VFS and memsnap parts of @inode from its on-disk block. */
 static void msnap_inode_from_disk(struct inode *inode, struct msnap_inode *di)
 {
 	struct msnap_inode_info *mi = MSNAP_I(inode);
-	struct msnap_entry_inode e = {};
+	struct msnap_entry_inode e;
 
-	memcpy(MSNAP_ATTRS(&e, struct msnap_entry_inode),
-	       MSNAP_ATTRS(di, struct msnap_inode), MSNAP_ATTR_BYTES);
-	e.preferred_addr = di->preferred_addr;
+	msnap_disk_attrs(di, &e);
 	msnap_set_attrs(inode, &e);
 	mi->map_root = le64_to_cpu(di->map_root);
 	mi->map_height = le32_to_cpu(di->map_height);
@@ -240,6 +276,7 @@ struct inode *msnap_iget(struct super_block *sb, u64 ino, u64 block)
 {
 	struct buffer_head *bh;
 	struct inode *inode;
+	const char *why;
 
 	if (!msnap_is_data_block(MSNAP_SB(sb), block)) {
 		msnap_err(sb, "inode %llu: block %llu outside the data area",
@@ -249,8 +286,10 @@ struct inode *msnap_iget(struct super_block *sb, u64 ino, u64 block)
 	bh = sb_bread(sb, block);
 	if (!bh)
 		return ERR_PTR(-EIO);
-	if (!msnap_disk_inode_valid((void *)bh->b_data, ino)) {
-		msnap_err(sb, "inode %llu at block %llu is corrupt", ino, block);
+	why = msnap_disk_inode_bad((void *)bh->b_data, ino);
+	if (why) {
+		msnap_err(sb, "inode %llu at block %llu is corrupt: %s", ino,
+			  block, why);
 		brelse(bh);
 		return ERR_PTR(-EUCLEAN);
 	}

@@ -21,6 +21,7 @@
 
 /* Largest file: 16 TiB. */
 #define MSNAP_MAX_FILE_SIZE		BIT_ULL(44)
+#define MSNAP_MODE_PERM			07777
 /* Namespace changes become durable within this many seconds by default. */
 #define MSNAP_DEFAULT_COMMIT_SECS	5
 /* A commit record may use at most this fraction of the log. */
@@ -281,6 +282,7 @@ struct inode *msnap_iget(struct super_block *sb, u64 ino, u64 block);
 struct inode *msnap_new_inode(struct super_block *sb, u64 ino, umode_t mode);
 void msnap_fill_disk_inode(struct inode *inode, struct msnap_inode *di);
 void msnap_set_attrs(struct inode *inode, const struct msnap_entry_inode *e);
+const char *msnap_attrs_bad(u64 ino, const struct msnap_entry_inode *e);
 bool msnap_name_ok(const char *name, u32 len);
 void msnap_mark_ckpt(struct inode *inode);
 void msnap_unpin_all(struct super_block *sb);

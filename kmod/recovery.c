@@ -169,26 +169,21 @@ static struct inode *msnap_replay_file(struct msnap_mount *m, u64 ino)
 	return inode;
 }
 
-static void msnap_replay_attrs(struct inode *inode,
-			       struct msnap_entry_inode *e)
-{
-	struct msnap_entry_inode a = *e;
-
-	/* A log entry can only describe a regular file's known flags. */
-	a.mode = cpu_to_le32(S_IFREG | (le32_to_cpu(e->mode) & 07777));
-	a.flags = cpu_to_le32(le32_to_cpu(e->flags) & MSNAP_INODE_HAS_ADDR);
-	msnap_set_attrs(inode, &a);
-}
-
 static int msnap_replay_inode(struct msnap_mount *m, u64 ino,
 			      struct msnap_entry_inode *e)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(m->sb);
 	struct inode *inode = xa_load(&m->inodes, ino);
+	const char *why;
 	int err;
 
 	if (ino < MSNAP_FIRST_INO || (inode && MSNAP_I(inode)->unlinked))
 		return -EUCLEAN;
+	why = msnap_attrs_bad(ino, e);
+	if (why) {
+		msnap_err(m->sb, "INODE entry for inode %llu: %s", ino, why);
+		return -EUCLEAN;
+	}
 	if (!inode) {
 		inode = msnap_new_inode(m->sb, ino, S_IFREG);
 		if (IS_ERR(inode))
@@ -202,7 +197,7 @@ static int msnap_replay_inode(struct msnap_mount *m, u64 ino,
 		sbi->inodes++;
 		sbi->next_ino = max(sbi->next_ino, ino + 1);
 	}
-	msnap_replay_attrs(inode, e);
+	msnap_set_attrs(inode, e);
 	msnap_mark_ckpt(inode);
 	return 0;
 }

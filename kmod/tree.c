@@ -16,7 +16,16 @@
 
 #include "memsnap.h"
 
-/* Buffer state bit: node contents already verified. */
+/*
+ * Buffer state bit: the node's CRC was already checked.  Only the CRC:
+ * the fields that say where the node belongs (owner, level, first key)
+ * are checked on every read, so that a block verified in one place of a
+ * tree is not trusted in another.  That keeps every walk finite: along a
+ * path the level strictly falls, and a node is valid under one parent
+ * slot only, so a damaged slot that points at the node itself, at an
+ * ancestor or at a node already visited fails the check instead of
+ * starting a cycle or an exponential walk.
+ */
 enum { BH_msnap_verified = BH_PrivateStart };
 BUFFER_FNS(msnap_verified, msnap_verified)
 
@@ -33,11 +42,11 @@ static u64 msnap_slot_span(u32 level)
 	return span;
 }
 
-static bool msnap_node_valid(struct msnap_node *node, u64 owner, u32 level,
-			     u64 first)
+/* Does @node belong at this place of the tree of @owner? */
+static bool msnap_node_fits(struct msnap_node *node, u64 owner, u32 level,
+			    u64 first)
 {
 	return le32_to_cpu(node->magic) == MSNAP_NODE_MAGIC &&
-	       msnap_crc_ok(node, &node->crc) &&
 	       le64_to_cpu(node->owner) == owner &&
 	       le32_to_cpu(node->level) == level &&
 	       le64_to_cpu(node->first_key) == first &&
@@ -48,6 +57,7 @@ static struct buffer_head *msnap_node_read(struct super_block *sb, u64 block,
 					   u64 owner, u32 level, u64 first)
 {
 	struct buffer_head *bh;
+	struct msnap_node *node;
 
 	if (!msnap_is_data_block(MSNAP_SB(sb), block)) {
 		msnap_err(sb, "tree of inode %llu points outside the data area (block %llu)",
@@ -57,9 +67,9 @@ static struct buffer_head *msnap_node_read(struct super_block *sb, u64 block,
 	bh = sb_bread(sb, block);
 	if (!bh)
 		return ERR_PTR(-EIO);
-	if (buffer_msnap_verified(bh))
-		return bh;
-	if (!msnap_node_valid((void *)bh->b_data, owner, level, first)) {
+	node = (void *)bh->b_data;
+	if (!msnap_node_fits(node, owner, level, first) ||
+	    (!buffer_msnap_verified(bh) && !msnap_crc_ok(node, &node->crc))) {
 		msnap_err(sb, "tree node at block %llu (inode %llu, level %u) is corrupt",
 			  block, owner, level);
 		brelse(bh);

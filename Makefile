@@ -5,7 +5,10 @@
 #   make                 module (for KVER), library and tools
 #   make KVER=<release>  module for another installed kernel
 #   make check           everything, then the selftests in a QEMU guest on
-#                        every supported installed kernel
+#                        every supported installed kernel, and the CI
+#                        subset of the debug-kernel lane
+#   make check-debug     every suite on the debug kernel (KASAN, lockdep,
+#                        DEBUG_VM, kmemleak; tools/debug-kernel)
 #   make demo            the main job, in a QEMU guest
 #   make install         module, library, headers, tools, man pages
 #                        (PREFIX=/usr/local, DESTDIR honoured)
@@ -32,11 +35,14 @@ PKGCONFIGDIR	?= $(LIBDIR)/pkgconfig
 MODDESTDIR	?= /lib/modules/$(KVER)/extra
 
 BUILD		:= $(CURDIR)/build
-MODDIR		:= $(BUILD)/mod/$(KVER)
+# A test-only build with planted bugs (kmod/Kbuild) goes elsewhere, so it
+# never replaces the real module.
+MODDIR		:= $(BUILD)/mod/$(KVER)$(if $(MSNAP_PLANT),-plant-$(subst $(eval) ,-,$(strip $(MSNAP_PLANT))))
 
 export VERSION PREFIX LIBDIR INCLUDEDIR
 
 .PHONY: all module modules-all lib tools selftests check check-quick demo \
+	check-debug debug-kernel \
 	install install-module install-lib install-tools dkms-src deps bench \
 	clean distclean
 
@@ -73,6 +79,12 @@ check: deps
 
 check-quick: deps
 	@tools/check --quick
+
+check-debug: deps
+	@tools/check --kernel debug
+
+debug-kernel: deps
+	@tools/debug-kernel
 
 demo: deps
 	@tools/demo

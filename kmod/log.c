@@ -315,6 +315,10 @@ void msnap_reap_work(struct work_struct *work)
 		if (c->ucmd)
 			msnap_uring_done(c->ucmd, res);
 		msnap_commit_free(c);
+#ifdef MSNAP_PLANT_UAF
+		/* Planted bug (test-only build): the commit is freed. */
+		(void)READ_ONCE(c->seq);
+#endif
 	}
 }
 

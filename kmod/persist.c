@@ -295,6 +295,13 @@ int msnap_persist(struct super_block *sb, struct msnap_target *t,
 	if (!c)
 		return -ENOMEM;
 	c->ucmd = ucmd;
+#ifdef MSNAP_PLANT_ABBA
+	/* Planted bug (test-only build): snap_lock, then commit_mutex. */
+	down_read(&sbi->snap_lock);
+	mutex_lock(&sbi->commit_mutex);
+	mutex_unlock(&sbi->commit_mutex);
+	up_read(&sbi->snap_lock);
+#endif
 	t0 = ktime_get_ns();
 	mutex_lock(&sbi->commit_mutex);
 	msnap_stats_add(&sbi->stats.lock_ns, t0);

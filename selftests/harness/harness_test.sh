@@ -42,16 +42,17 @@ vm warn -- insmod "$splat" warn=1
 result $? "a WARN in the guest kernel fails a successful command, excerpt shown" "$work/warn.err"
 
 img=$work/persist.img
+token=$EPOCHSECONDS-$RANDOM
 start=$EPOCHSECONDS
 vm cut1 --disk "$img:64M" --kill-on POWER-CUT-NOW -- sh -c \
-	'printf persisted-%s "$MSVM_KERNEL" | dd of=/dev/nvme0n1 conv=fsync status=none &&
-	 echo POWER-CUT-NOW && sleep 600; echo not-killed'
+	"printf persisted-%s $token | dd of=/dev/nvme0n1 conv=fsync status=none &&
+	 echo POWER-CUT-NOW && sleep 600; echo not-killed"
 [ "$(rc_of cut1)" = 0 ] && grep -q 'power cut on' "$work/cut1.err" &&
 	! grep -q not-killed "$work/cut1.out" && [ $((EPOCHSECONDS - start)) -lt 300 ]
 result $? "power cut when the command prints a marker" "$work/cut1.err"
 
 vm cut2 --disk "$img" -- sh -c 'head -c 100 /dev/nvme0n1 | tr -d "\0"'
-[ "$(rc_of cut2)" = 0 ] && grep -qx "persisted-$rel" "$work/cut2.out"
+[ "$(rc_of cut2)" = 0 ] && grep -qx "persisted-$token" "$work/cut2.out"
 result $? "a drive image given by path persists across boots and power cuts" \
 	"$work/cut2.out" "$work/cut2.err"
 

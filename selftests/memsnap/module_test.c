@@ -85,6 +85,14 @@ TEST_F_TIMEOUT(module, load_unload_cycles, 600)
 		ASSERT_EQ(1, msnap_fs_registered(MODNAME, NULL));
 	}
 	after = kernel_mem_kb();
+	/*
+	 * On the debug kernel KASAN's quarantine holds freed objects, so
+	 * memory grows without a leak; its kmemleak scan at the end of the
+	 * run is the leak check there.
+	 */
+	if (getenv("MSVM_DEBUG_KERNEL"))
+		SKIP(return, "memory growth (%ld KiB) means nothing under KASAN; kmemleak checks this run",
+		     after - before);
 	EXPECT_GT(LEAK_SLACK_KB, after - before) {
 		TH_LOG("kernel memory grew by %ld KiB over %d cycles",
 		       after - before, CYCLES);

@@ -114,7 +114,7 @@ int msnap_checkpoint(struct super_block *sb)
 	sbi->log_used = 0;
 	sbi->ns_len = 0;
 	msnap_release_pending(sbi);
-	atomic64_inc(&sbi->stats.checkpoints);
-	msnap_stats_add(&sbi->stats.checkpoint_ns, t0);
+	msnap_stats_inc(&sbi->stats, MSNAP_ST_CKPTS, 1);
+	msnap_stats_since(&sbi->stats, MSNAP_ST_CKPT_NS, t0);
 	return 0;
 }

@@ -180,10 +180,17 @@ static vm_fault_t msnap_page_mkwrite(struct vm_fault *vmf)
 	struct msnap_sb_info *sbi = MSNAP_SB(inode->i_sb);
 	struct folio *folio = page_folio(vmf->page);
 	vm_fault_t ret = VM_FAULT_LOCKED;
+	u64 t0;
 
 	sb_start_pagefault(inode->i_sb);
 	file_update_time(vmf->vma->vm_file);
-	down_read(&sbi->snap_lock);
+	if (!down_read_trylock(&sbi->snap_lock)) {
+		/* A snapshot holds it (or waits for it): count the wait. */
+		t0 = ktime_get_ns();
+		down_read(&sbi->snap_lock);
+		msnap_stats_inc(&sbi->stats, MSNAP_ST_FAULT_WAITS, 1);
+		msnap_stats_since(&sbi->stats, MSNAP_ST_FAULT_WAIT_NS, t0);
+	}
 	folio_lock(folio);
 	if (folio->mapping != inode->i_mapping ||
 	    folio_pos(folio) >= i_size_read(inode)) {

@@ -24,6 +24,8 @@ void msnap_io_init(struct msnap_io *io)
 	init_completion(&io->done);
 	io->error = 0;
 	io->end = NULL;
+	io->data_end_ns = 0;
+	io->rec_end_ns = 0;
 }
 
 static void msnap_io_put(struct msnap_io *io)
@@ -46,6 +48,31 @@ static void msnap_io_end(struct bio *bio)
 	msnap_io_put(io);
 }
 
+/* The last end of a commit's data, or record, bios: for the stats only. */
+static void msnap_io_stamp(u64 *last)
+{
+	u64 now = ktime_get_ns();
+
+	if (now > READ_ONCE(*last))
+		WRITE_ONCE(*last, now);
+}
+
+static void msnap_data_end(struct bio *bio)
+{
+	struct msnap_io *io = bio->bi_private;
+
+	msnap_io_stamp(&io->data_end_ns);
+	msnap_io_end(bio);
+}
+
+static void msnap_rec_end(struct bio *bio)
+{
+	struct msnap_io *io = bio->bi_private;
+
+	msnap_io_stamp(&io->rec_end_ns);
+	msnap_io_end(bio);
+}
+
 /* Read or write one page at @block and wait for it. */
 int msnap_io_sync(struct super_block *sb, u64 block, struct page *page,
 		  blk_opf_t opf)
@@ -53,17 +80,23 @@ int msnap_io_sync(struct super_block *sb, u64 block, struct page *page,
 	struct msnap_io io;
 
 	msnap_io_init(&io);
-	msnap_submit_pages(sb, block, &page, 1, opf, &io);
+	msnap_submit_pages(sb, block, &page, 1, opf, &io, NULL);
 	if (!atomic_dec_and_test(&io.pending))
 		wait_for_completion_io(&io.done);
 	return io.error;
 }
 
-/* Write or read @nr pages at consecutive blocks from @block. */
-void msnap_submit_pages(struct super_block *sb, u64 block, struct page **pages,
-			unsigned int nr, blk_opf_t opf, struct msnap_io *io)
+/*
+ * Write or read @nr pages at consecutive blocks from @block; @end_io, if
+ * given, ends the bios instead of msnap_io_end() (and calls it).  Returns
+ * the number of bios.
+ */
+unsigned int msnap_submit_pages(struct super_block *sb, u64 block,
+				struct page **pages, unsigned int nr,
+				blk_opf_t opf, struct msnap_io *io,
+				bio_end_io_t *end_io)
 {
-	unsigned int i, nvec = 0;
+	unsigned int i, nvec = 0, bios = 0;
 	struct bio *bio = NULL;
 
 	for (i = 0; i < nr; i++) {
@@ -71,7 +104,7 @@ void msnap_submit_pages(struct super_block *sb, u64 block, struct page **pages,
 			nvec = min_t(unsigned int, nr - i, BIO_MAX_VECS);
 			bio = bio_alloc(sb->s_bdev, nvec, opf, GFP_NOFS);
 			bio->bi_iter.bi_sector = msnap_sector(block + i);
-			bio->bi_end_io = msnap_io_end;
+			bio->bi_end_io = end_io ? end_io : msnap_io_end;
 			bio->bi_private = io;
 		}
 		__bio_add_page(bio, pages[i], PAGE_SIZE, 0);
@@ -79,8 +112,10 @@ void msnap_submit_pages(struct super_block *sb, u64 block, struct page **pages,
 			atomic_inc(&io->pending);
 			submit_bio(bio);
 			bio = NULL;
+			bios++;
 		}
 	}
+	return bios;
 }
 
 /* A zeroed, up-to-date buffer for a block about to be written whole. */
@@ -238,10 +273,11 @@ int msnap_record_write(struct super_block *sb, struct msnap_record *rec,
 	}
 	/* At most two runs: up to the end of the log, then from its start. */
 	first = min_t(u64, rec->nr, sbi->log_blocks - pos);
-	msnap_submit_pages(sb, sbi->log_start + pos, rec->pages, first, opf, io);
+	msnap_submit_pages(sb, sbi->log_start + pos, rec->pages, first, opf, io,
+			   msnap_rec_end);
 	if (first < rec->nr)
 		msnap_submit_pages(sb, sbi->log_start, rec->pages + first,
-				   rec->nr - first, opf, io);
+				   rec->nr - first, opf, io, msnap_rec_end);
 	return 0;
 }
 
@@ -340,6 +376,12 @@ static void msnap_commit_end_io(struct msnap_io *io)
 	 */
 	if (io->error)
 		msnap_fs_error(sbi->sb, io->error, "writing a commit");
+	if (io->data_end_ns)
+		msnap_stats_time(&sbi->stats, MSNAP_ST_IO_DATA_NS,
+				 io->data_end_ns - c->submit_ns);
+	if (io->rec_end_ns)
+		msnap_stats_time(&sbi->stats, MSNAP_ST_IO_REC_NS,
+				 io->rec_end_ns - c->submit_ns);
 	spin_lock_irqsave(&sbi->inflight_lock, flags);
 	c->done = true;
 	list_for_each_entry_safe(head, tmp, &sbi->inflight, entry) {
@@ -348,7 +390,8 @@ static void msnap_commit_end_io(struct msnap_io *io)
 		if (!head->io.error && !READ_ONCE(sbi->error))
 			WRITE_ONCE(sbi->durable_seq, head->seq);
 		if (head->submit_ns)
-			msnap_stats_add(&sbi->stats.io_ns, head->submit_ns);
+			msnap_stats_since(&sbi->stats, MSNAP_ST_IO_NS,
+					  head->submit_ns);
 		list_move_tail(&head->entry, &sbi->finished);
 	}
 	spin_unlock_irqrestore(&sbi->inflight_lock, flags);
@@ -367,7 +410,7 @@ void msnap_commit_submit(struct super_block *sb, struct msnap_commit *c)
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	blk_opf_t opf = REQ_OP_WRITE | REQ_SYNC | REQ_FUA;
 	struct msnap_snap *s = &c->snap;
-	unsigned int i, run;
+	unsigned int i, run, bios = 0;
 
 	lockdep_assert_held(&sbi->commit_mutex);
 	c->seq = sbi->next_seq;
@@ -380,9 +423,12 @@ void msnap_commit_submit(struct super_block *sb, struct msnap_commit *c)
 		for (run = 1; i + run < s->nr; run++)
 			if (s->block[i + run] != s->block[i] + run)
 				break;
-		msnap_submit_pages(sb, s->block[i], s->bounce + i, run, opf,
-				   &c->io);
+		bios += msnap_submit_pages(sb, s->block[i], s->bounce + i, run,
+					   opf, &c->io, msnap_data_end);
 	}
+	msnap_stats_inc(&sbi->stats, MSNAP_ST_COMMITS, 1);
+	msnap_stats_inc(&sbi->stats, MSNAP_ST_DATA_BIOS, bios);
+	msnap_stats_inc(&sbi->stats, MSNAP_ST_REC_BLOCKS, c->rec.nr);
 	msnap_record_write(sb, &c->rec, &c->io);
 	msnap_record_done(sbi, &c->rec);
 	msnap_io_put(&c->io);

@@ -58,16 +58,49 @@ struct msnap_bh_batch {
 	unsigned int		cap;
 };
 
-/* Persist counters, shown in debugfs (stats.c); lockless. */
+/*
+ * Persist counters, shown in debugfs (stats.c); lockless atomic64s.  A
+ * timed phase is a pair: cumulative nanoseconds, then the largest single
+ * value (msnap_stats_time() keeps both).  The snapshot's write-protect,
+ * copy and CRC parts are summed over its pages; the IO of a commit is
+ * split into the time until its last data bio and until its last log
+ * record bio completed, both from its submission.
+ */
+enum msnap_stat {
+	MSNAP_ST_PERSISTS,
+	MSNAP_ST_PAGES,
+	MSNAP_ST_COMMITS,
+	MSNAP_ST_LOCK_NS,	/* waiting for commit_mutex */
+	MSNAP_ST_LOCK_MAX,
+	MSNAP_ST_SNAP_NS,	/* snapshot under snap_lock */
+	MSNAP_ST_SNAP_MAX,
+	MSNAP_ST_WP_NS,		/* folio_mkclean(), clearing dirty */
+	MSNAP_ST_WP_MAX,
+	MSNAP_ST_COPY_NS,	/* copy to the bounce pages */
+	MSNAP_ST_COPY_MAX,
+	MSNAP_ST_CRC_NS,	/* CRC32C of the bounce pages */
+	MSNAP_ST_CRC_MAX,
+	MSNAP_ST_SUBMIT_NS,	/* record, maps, submission */
+	MSNAP_ST_SUBMIT_MAX,
+	MSNAP_ST_IO_NS,		/* submission to durability */
+	MSNAP_ST_IO_MAX,
+	MSNAP_ST_IO_DATA_NS,	/* submission to the last data bio's end */
+	MSNAP_ST_IO_DATA_MAX,
+	MSNAP_ST_IO_REC_NS,	/* submission to the last record bio's end */
+	MSNAP_ST_IO_REC_MAX,
+	MSNAP_ST_DATA_BIOS,
+	MSNAP_ST_REC_BLOCKS,
+	MSNAP_ST_CKPTS,
+	MSNAP_ST_CKPT_NS,
+	MSNAP_ST_CKPT_MAX,
+	MSNAP_ST_FAULT_WAITS,	/* write faults that waited for snap_lock */
+	MSNAP_ST_FAULT_WAIT_NS,
+	MSNAP_ST_FAULT_WAIT_MAX,
+	MSNAP_ST_NR
+};
+
 struct msnap_stats {
-	atomic64_t	persists;
-	atomic64_t	pages;
-	atomic64_t	lock_ns;	/* waiting for commit_mutex */
-	atomic64_t	snap_ns;	/* snapshot under snap_lock */
-	atomic64_t	submit_ns;	/* record, maps, submission */
-	atomic64_t	io_ns;		/* submission to durability */
-	atomic64_t	checkpoints;
-	atomic64_t	checkpoint_ns;
+	atomic64_t	v[MSNAP_ST_NR];
 };
 
 /* Per-filesystem state. */
@@ -236,6 +269,9 @@ struct msnap_io {
 	struct completion	done;
 	int			error;
 	void			(*end)(struct msnap_io *io);
+	/* ktime_get_ns() at the last data / log record bio's end (stats) */
+	u64			data_end_ns;
+	u64			rec_end_ns;
 };
 
 /* The pages of one commit, snapshotted into bounce pages. */
@@ -248,6 +284,9 @@ struct msnap_snap {
 	struct folio	**folio;	/* pinned until the commit is done */
 	u64		*block;
 	u32		*crc;
+	u64		wp_ns;		/* time in folio_mkclean() etc. */
+	u64		copy_ns;	/* time copying */
+	u64		crc_ns;		/* time computing CRC32C */
 };
 
 /* A commit between its submission and its durability. */
@@ -333,8 +372,10 @@ int msnap_write_bitmap(struct super_block *sb, int copy,
 void msnap_io_init(struct msnap_io *io);
 int msnap_io_sync(struct super_block *sb, u64 block, struct page *page,
 		  blk_opf_t opf);
-void msnap_submit_pages(struct super_block *sb, u64 block, struct page **pages,
-			unsigned int nr, blk_opf_t opf, struct msnap_io *io);
+unsigned int msnap_submit_pages(struct super_block *sb, u64 block,
+				struct page **pages, unsigned int nr,
+				blk_opf_t opf, struct msnap_io *io,
+				bio_end_io_t *end_io);
 void msnap_bh_queue(struct msnap_bh_batch *batch, struct buffer_head *bh);
 int msnap_bh_wait(struct msnap_bh_batch *batch);
 struct buffer_head *msnap_bh_new(struct super_block *sb, u64 block);
@@ -390,7 +431,9 @@ int msnap_uring_cmd(struct io_uring_cmd *ucmd, unsigned int issue_flags);
 void msnap_uring_done(struct io_uring_cmd *ucmd, int res);
 
 /* stats.c */
-void msnap_stats_add(atomic64_t *counter, u64 since_ns);
+void msnap_stats_time(struct msnap_stats *st, enum msnap_stat i, u64 ns);
+void msnap_stats_since(struct msnap_stats *st, enum msnap_stat i, u64 t0);
+void msnap_stats_inc(struct msnap_stats *st, enum msnap_stat i, u64 n);
 void msnap_stats_register(struct super_block *sb);
 void msnap_stats_unregister(struct msnap_sb_info *sbi);
 void msnap_debugfs_init(void);

@@ -50,6 +50,7 @@ static int msnap_snap_page(struct inode *inode, struct msnap_snap *s,
 	struct folio *folio;
 	struct page *bounce;
 	void *src, *dst;
+	u64 t0, t1, t2, t3;
 
 	folio = msnap_get_folio(inode->i_mapping, index, FGP_LOCK, 0);
 	if (IS_ERR(folio)) {
@@ -63,15 +64,22 @@ static int msnap_snap_page(struct inode *inode, struct msnap_snap *s,
 		return -ENOMEM;
 	}
 	xa_erase(&MSNAP_I(inode)->dirty, index);
+	t0 = ktime_get_ns();
 	folio_mkclean(folio);
 	folio_clear_dirty(folio);
+	t1 = ktime_get_ns();
 	src = kmap_local_folio(folio, 0);
 	dst = kmap_local_page(bounce);
 	memcpy(dst, src, PAGE_SIZE);
+	t2 = ktime_get_ns();
 	s->crc[s->nr] = msnap_crc32c(dst, PAGE_SIZE);
+	t3 = ktime_get_ns();
 	kunmap_local(dst);
 	kunmap_local(src);
 	folio_unlock(folio);
+	s->wp_ns += t1 - t0;
+	s->copy_ns += t2 - t1;
+	s->crc_ns += t3 - t2;
 	s->ino[s->nr] = inode->i_ino;
 	s->index[s->nr] = index;
 	s->bounce[s->nr] = bounce;
@@ -251,7 +259,10 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 	}
 	err = msnap_snapshot(t, nt, flags, tid, s);
 	up_write(&sbi->snap_lock);
-	msnap_stats_add(&sbi->stats.snap_ns, t0);
+	msnap_stats_since(&sbi->stats, MSNAP_ST_SNAP_NS, t0);
+	msnap_stats_time(&sbi->stats, MSNAP_ST_WP_NS, s->wp_ns);
+	msnap_stats_time(&sbi->stats, MSNAP_ST_COPY_NS, s->copy_ns);
+	msnap_stats_time(&sbi->stats, MSNAP_ST_CRC_NS, s->crc_ns);
 	t0 = ktime_get_ns();
 	for (i = s->nr; i < n; i++)
 		msnap_alloc_unmark(sbi, s->block[i]);
@@ -266,9 +277,9 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 	}
 	msnap_commit_submit(sb, c);
 	sbi->ns_len = 0;
-	msnap_stats_add(&sbi->stats.submit_ns, t0);
-	atomic64_inc(&sbi->stats.persists);
-	atomic64_add(s->nr, &sbi->stats.pages);
+	msnap_stats_since(&sbi->stats, MSNAP_ST_SUBMIT_NS, t0);
+	msnap_stats_inc(&sbi->stats, MSNAP_ST_PERSISTS, 1);
+	msnap_stats_inc(&sbi->stats, MSNAP_ST_PAGES, s->nr);
 	return 0;
 }
 
@@ -304,7 +315,7 @@ int msnap_persist(struct super_block *sb, struct msnap_target *t,
 #endif
 	t0 = ktime_get_ns();
 	mutex_lock(&sbi->commit_mutex);
-	msnap_stats_add(&sbi->stats.lock_ns, t0);
+	msnap_stats_since(&sbi->stats, MSNAP_ST_LOCK_NS, t0);
 	err = sbi->error ? -EIO : msnap_persist_locked(sb, t, nt, flags, tid,
 							c);
 	*epoch = sbi->next_seq - 1;

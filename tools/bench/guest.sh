@@ -77,26 +77,45 @@ done
 umount /tmp/e
 
 # memsnap on the same drive.  Per-phase times of the sync persists come
-# from the module's debugfs counters, when it has them.
+# from the module's debugfs counters, when it has them: the mean per
+# persist of each phase (a difference of the cumulative counters) and,
+# when the counters can be reset (writing to the file), the largest.
 $mkfs -f -q $dev
 mount -t memsnap $dev /tmp/m
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
 stats=/sys/kernel/debug/memsnap/nvme0n1/stats
+# phases N: CSV rows from the counters' change since /tmp/st0
+phases() {
+	awk -v n="$1" 'FNR == NR { a[$1] = $2; next }
+		{ d[$1] = $2 - a[$1]; b[$1] = $2 }
+		END { if (d["persists"] < 1) exit
+			split("lock_wait snapshot snapshot_wp snapshot_copy snapshot_crc " \
+			      "submit io io_data io_record checkpoint", k)
+			for (i = 1; i in k; i++) {
+				if (!((k[i] "_ns") in d))
+					continue
+				printf "phases,memsnap_sync,%s,%s,%.1f,us\n", n, k[i],
+					d[k[i] "_ns"] / d["persists"] / 1000
+				m = k[i] "_max_ns"
+				if (m in a && a[m] == 0)	# reset worked
+					printf "phases,memsnap_sync,%s,%s_max,%.1f,us\n",
+						n, k[i], b[m] / 1000
+			}
+			if ("data_bios" in d)
+				printf "phases,memsnap_sync,%s,pages_per_data_bio,%.1f,count\n",
+					n, d["pages"] / (d["data_bios"] ? d["data_bios"] : 1) }' \
+		/tmp/st0 $stats
+}
 for n in $sizes; do
 	step "memsnap N=$n"
 	for m in sync async uring thread; do
-		[ "$m" != sync ] || [ ! -r $stats ] || cp $stats /tmp/st0
+		if [ "$m" = sync ] && [ -r $stats ]; then
+			echo 0 2>/dev/null > $stats || true
+			cp $stats /tmp/st0
+		fi
 		lat latency "memsnap_$m" "$n" "$($mb lat $m /tmp/m/region "$n" "$iters")"
 		[ "$m" = sync ] && [ -r $stats ] || continue
-		awk -v n="$n" 'FNR == NR { a[$1] = $2; next }
-			{ d[$1] = $2 - a[$1] }
-			END { if (d["persists"] < 1) exit
-				split("lock_wait_ns snapshot_ns submit_ns io_ns checkpoint_ns", k)
-				for (i = 1; i <= 5; i++)
-					printf "phases,memsnap_sync,%s,%s,%.1f,us\n", n,
-						substr(k[i], 1, length(k[i]) - 3),
-						d[k[i]] / d["persists"] / 1000 }' \
-			/tmp/st0 $stats >> "$csv"
+		phases "$n" >> "$csv"
 	done
 done
 rm -f /tmp/m/region
@@ -129,12 +148,22 @@ for t in $threads; do
 	rm -f /tmp/m/conc
 done
 step "writers during a 1024-page persist"
+[ ! -r $stats ] || echo 0 2>/dev/null > $stats || true
 r=$($mb stall /tmp/m/stall 1024 "$siters")
 set -- $r
 row stall writer 1024 idle_p99 "$1" us
 row stall writer 1024 busy_p99 "$2" us
 row stall writer 1024 busy_max "$3" us
 row stall persist 1024 median "$4" us
+# Write faults that waited for a snapshot (snap_lock), and the longest
+# wait and snapshot, when the module counts them (counters reset above).
+if [ -r $stats ] && grep -q '^fault_waits ' $stats; then
+	awk '{ v[$1] = $2 }
+		END { printf "stall,writer,1024,fault_waits,%d,count\n", v["fault_waits"]
+			printf "stall,writer,1024,fault_wait_max,%.1f,us\n", v["fault_wait_max_ns"] / 1000
+			printf "stall,persist,1024,snapshot_max,%.1f,us\n", v["snapshot_max_ns"] / 1000 }' \
+		$stats >> "$csv"
+fi
 rm -f /tmp/m/stall
 umount /tmp/m
 

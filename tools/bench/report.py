@@ -88,14 +88,34 @@ for n in sizes:
 
 ph = [r for r in rows if r["section"] == "phases"]
 if ph:
-    names = ["lock_wait", "snapshot", "submit", "io", "checkpoint"]
+    have = {r["metric"] for r in ph}
+    # The snapshot's and the IO's parts when the module splits them:
+    # snapshot = wp + copy + crc + the rest (page lookup, bounce
+    # allocation); io_data and io_record overlap (both from submission).
+    names = [k for k in ["lock_wait", "snapshot", "snapshot_wp", "snapshot_copy",
+                         "snapshot_crc", "submit", "io", "io_data", "io_record",
+                         "checkpoint"] if k in have]
     md.append("\nPer-phase time of a sync persist (µs, mean per persist, from the "
-              "module's debugfs counters):\n")
+              "module's debugfs counters; snapshot_wp/copy/crc are parts of snapshot, "
+              "io_data/io_record the time from submission to the end of the data and "
+              "of the record writes, parts of io that overlap):\n")
     md.append("| pages | total median | " + " | ".join(names) + " |")
     md.append("| ---" * (len(names) + 2) + " |")
     for n in xs("phases"):
         md.append("| %s | %s | " % (n, fmt(num("latency", "memsnap_sync", n, "median"))) +
                   " | ".join(fmt(num("phases", "memsnap_sync", n, k)) for k in names) + " |")
+    mx = [k for k in names if k + "_max" in have]
+    if mx:
+        md.append("\nLargest single value of each phase over the same persists (µs), "
+                  "and pages per data bio (contiguity of the allocation):\n")
+        md.append("| pages | p99 total | " + " | ".join(k + " max" for k in mx) +
+                  " | pages/bio |")
+        md.append("| ---" * (len(mx) + 3) + " |")
+        for n in xs("phases"):
+            md.append("| %s | %s | " % (n, fmt(num("latency", "memsnap_sync", n, "p99"))) +
+                      " | ".join(fmt(num("phases", "memsnap_sync", n, k + "_max"))
+                                 for k in mx) +
+                      " | %s |" % fmt(num("phases", "memsnap_sync", n, "pages_per_data_bio")))
 
 md.append("\n## 2. Scaling: 1 dirty page, sparse region (µs)\n")
 md.append("| region bytes | median | p99 | median / smallest region |")
@@ -131,6 +151,12 @@ st = {k: num("stall", c, "1024", k) for c, k in [("writer", "idle_p99"), ("write
 md.append("\nWriter store latency (µs) while a 1024-page persist is in flight: "
           "p99 idle %s, p99 during %s, max during %s; the persist takes %s (median).\n" % (
               fmt(st["idle_p99"]), fmt(st["busy_p99"]), fmt(st["busy_max"]), fmt(st["median"])))
+fw = num("stall", "writer", "1024", "fault_waits")
+if fw is not None:
+    md.append("Write faults that waited for a snapshot (snap_lock) during that run: %d, "
+              "the longest wait %s µs; the longest snapshot %s µs.\n" % (
+                  fw, fmt(num("stall", "writer", "1024", "fault_wait_max")),
+                  fmt(num("stall", "persist", "1024", "snapshot_max"))))
 
 md.append("## 5. Recovery: mount time (µs)\n")
 md.append("| log bytes | records in log | crash mount | clean mount |")

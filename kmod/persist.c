@@ -230,10 +230,14 @@ static int msnap_apply(struct msnap_target *t, unsigned int nt,
 	return err;
 }
 
-/* Snapshot, then build and submit the commit; commit_mutex held. */
+/*
+ * Snapshot, then build and submit the commit; commit_mutex held.  Once
+ * submitted, @c may be freed (reap_work) as soon as its IO ends, so its
+ * page count comes back in *@pages.
+ */
 static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 				unsigned int nt, u64 flags, pid_t tid,
-				struct msnap_commit *c)
+				struct msnap_commit *c, u64 *pages)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	struct msnap_snap *s = &c->snap;
@@ -275,11 +279,12 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 		msnap_fs_error(sb, err, "building a commit");
 		return err;
 	}
-	msnap_commit_submit(sb, c);
-	sbi->ns_len = 0;
-	msnap_stats_since(&sbi->stats, MSNAP_ST_SUBMIT_NS, t0);
+	*pages = s->nr;
 	msnap_stats_inc(&sbi->stats, MSNAP_ST_PERSISTS, 1);
 	msnap_stats_inc(&sbi->stats, MSNAP_ST_PAGES, s->nr);
+	msnap_commit_submit(sb, c);	/* c is not ours any more */
+	sbi->ns_len = 0;
+	msnap_stats_since(&sbi->stats, MSNAP_ST_SUBMIT_NS, t0);
 	return 0;
 }
 
@@ -317,7 +322,7 @@ int msnap_persist(struct super_block *sb, struct msnap_target *t,
 	mutex_lock(&sbi->commit_mutex);
 	msnap_stats_since(&sbi->stats, MSNAP_ST_LOCK_NS, t0);
 	err = sbi->error ? -EIO : msnap_persist_locked(sb, t, nt, flags, tid,
-							c);
+							c, pages);
 	*epoch = sbi->next_seq - 1;
 	mutex_unlock(&sbi->commit_mutex);
 	if (err) {
@@ -326,8 +331,6 @@ int msnap_persist(struct super_block *sb, struct msnap_target *t,
 		msnap_commit_free(c);
 		if (err || ucmd)
 			return err ? err : -ENODATA;
-	} else {
-		*pages = c->snap.nr;	/* c may be freed once durable */
 	}
 	if ((flags & MSNAP_ASYNC) || ucmd)
 		return 0;

@@ -43,14 +43,18 @@ static bool msnap_mine(void *entry, u64 flags, pid_t tid)
 	return !(flags & MSNAP_THREAD) || xa_to_value(entry) == tid;
 }
 
-/* Snapshot one dirty page into a bounce page. */
+/*
+ * Snapshot one dirty page into a bounce page.  Its CRC comes later,
+ * outside snap_lock (msnap_snap_crcs()): the bounce page is the commit's
+ * own, and faulting writers need not wait for it.
+ */
 static int msnap_snap_page(struct inode *inode, struct msnap_snap *s,
 			   pgoff_t index)
 {
 	struct folio *folio;
 	struct page *bounce;
 	void *src, *dst;
-	u64 t0, t1, t2, t3;
+	u64 t0, t1, t2;
 
 	folio = msnap_get_folio(inode->i_mapping, index, FGP_LOCK, 0);
 	if (IS_ERR(folio)) {
@@ -72,20 +76,32 @@ static int msnap_snap_page(struct inode *inode, struct msnap_snap *s,
 	dst = kmap_local_page(bounce);
 	memcpy(dst, src, PAGE_SIZE);
 	t2 = ktime_get_ns();
-	s->crc[s->nr] = msnap_crc32c(dst, PAGE_SIZE);
-	t3 = ktime_get_ns();
 	kunmap_local(dst);
 	kunmap_local(src);
 	folio_unlock(folio);
 	s->wp_ns += t1 - t0;
 	s->copy_ns += t2 - t1;
-	s->crc_ns += t3 - t2;
 	s->ino[s->nr] = inode->i_ino;
 	s->index[s->nr] = index;
 	s->bounce[s->nr] = bounce;
 	s->folio[s->nr] = folio;	/* keeps it cached until durable */
 	s->nr++;
 	return 0;
+}
+
+/* The data CRCs of the snapshotted pages, from their bounce copies. */
+static void msnap_snap_crcs(struct msnap_snap *s)
+{
+	u64 t0 = ktime_get_ns();
+	unsigned int i;
+	void *addr;
+
+	for (i = 0; i < s->nr; i++) {
+		addr = kmap_local_page(s->bounce[i]);
+		s->crc[i] = msnap_crc32c(addr, PAGE_SIZE);
+		kunmap_local(addr);
+	}
+	s->crc_ns = ktime_get_ns() - t0;
 }
 
 static bool msnap_target_skip(struct msnap_target *t)
@@ -264,6 +280,7 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 	err = msnap_snapshot(t, nt, flags, tid, s);
 	up_write(&sbi->snap_lock);
 	msnap_stats_since(&sbi->stats, MSNAP_ST_SNAP_NS, t0);
+	msnap_snap_crcs(s);
 	msnap_stats_time(&sbi->stats, MSNAP_ST_WP_NS, s->wp_ns);
 	msnap_stats_time(&sbi->stats, MSNAP_ST_COPY_NS, s->copy_ns);
 	msnap_stats_time(&sbi->stats, MSNAP_ST_CRC_NS, s->crc_ns);

@@ -90,13 +90,16 @@ ph = [r for r in rows if r["section"] == "phases"]
 if ph:
     have = {r["metric"] for r in ph}
     # The snapshot's and the IO's parts when the module splits them:
-    # snapshot = wp + copy + crc + the rest (page lookup, bounce
-    # allocation); io_data and io_record overlap (both from submission).
+    # snapshot (under snap_lock) = wp + copy + the rest (page lookup,
+    # bounce allocation); crc follows it outside the lock (it was a part
+    # of snapshot before); io_data and io_record overlap (both from
+    # submission).
     names = [k for k in ["lock_wait", "snapshot", "snapshot_wp", "snapshot_copy",
                          "snapshot_crc", "submit", "io", "io_data", "io_record",
                          "checkpoint"] if k in have]
     md.append("\nPer-phase time of a sync persist (µs, mean per persist, from the "
-              "module's debugfs counters; snapshot_wp/copy/crc are parts of snapshot, "
+              "module's debugfs counters; snapshot_wp/copy are parts of snapshot, "
+              "snapshot_crc follows it outside snap_lock, "
               "io_data/io_record the time from submission to the end of the data and "
               "of the record writes, parts of io that overlap):\n")
     md.append("| pages | total median | " + " | ".join(names) + " |")

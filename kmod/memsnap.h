@@ -61,10 +61,11 @@ struct msnap_bh_batch {
 /*
  * Persist counters, shown in debugfs (stats.c); lockless atomic64s.  A
  * timed phase is a pair: cumulative nanoseconds, then the largest single
- * value (msnap_stats_time() keeps both).  The snapshot's write-protect,
- * copy and CRC parts are summed over its pages; the IO of a commit is
- * split into the time until its last data bio and until its last log
- * record bio completed, both from its submission.
+ * value (msnap_stats_time() keeps both).  The snapshot's write-protect
+ * and copy parts are summed over its pages; the CRC32Cs of its pages
+ * follow it, outside snap_lock; the IO of a commit is split into the time
+ * until its last data bio and until its last log record bio completed,
+ * both from its submission.
  */
 enum msnap_stat {
 	MSNAP_ST_PERSISTS,

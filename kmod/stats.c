@@ -7,8 +7,9 @@
  *
  * Each line is "name value"; docs/performance.md lists them.  Times are
  * cumulative nanoseconds per phase of a persist (waiting for
- * commit_mutex, the snapshot under snap_lock and its write-protect, copy
- * and CRC parts, building and submitting the commit, submission to
+ * commit_mutex, the snapshot under snap_lock and its write-protect and
+ * copy parts, the CRC32Cs after it, building and submitting the commit,
+ * submission to
  * durability and to the end of the data and of the record writes), each
  * with the largest single value as <name>_max_ns.  Writing anything to
  * the file sets every counter back to zero (not durable_epoch).

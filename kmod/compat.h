@@ -12,6 +12,7 @@
 #include <linux/mm.h>
 #include <linux/pagemap.h>
 #include <linux/bio.h>
+#include <linux/crc32.h>
 #include <linux/crc32c.h>
 
 #if KERNEL_VERSION(6, 12, 0) <= LINUX_VERSION_CODE
@@ -113,18 +114,17 @@ static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 #endif
 
 /*
- * Standard CRC32C (seed ~0, result inverted).  crc32c() (libcrc32c) goes
- * through the crypto API's best "crc32c" driver, crc32c-intel (SSE4.2
- * crc32 instruction) where the CPU has it; __crc32c_le(), which it
- * replaces, is always the table-driven slice-by-8 code.  Same value: both
- * return the raw register, without the final inversion.  On both 6.1 and
- * 6.12 crc32c() is the libcrc32c module's (a dependency: modprobe loads
- * it, insmod needs it loaded first).  Under QEMU TCG, which emulates the
- * crc32 instruction bit by bit, it is 3-5x slower than the tables
- * (docs/performance.md); on hardware it is several times faster.
+ * Standard CRC32C (seed ~0, result inverted), by the implementation
+ * chosen at load (crc.c).  Both return the raw register, without the
+ * final inversion.  crc32c() is the libcrc32c module's on 6.1 and 6.12
+ * (a dependency: modprobe loads it, insmod needs it loaded first).
  */
+extern bool msnap_crc_tables;
+
 static inline u32 msnap_crc32c(const void *p, size_t len)
 {
+	if (msnap_crc_tables)
+		return ~__crc32c_le(~0U, p, len);
 	return ~crc32c(~0U, p, len);
 }
 

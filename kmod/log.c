@@ -299,6 +299,49 @@ int msnap_log_make_room(struct super_block *sb, unsigned int blocks)
 	return msnap_checkpoint(sb);
 }
 
+/* A page for a snapshot to overwrite: from the pool, else allocated. */
+struct page *msnap_bounce_get(struct msnap_sb_info *sbi)
+{
+	struct page *page;
+
+	spin_lock(&sbi->pool_lock);
+	page = list_first_entry_or_null(&sbi->pool, struct page, lru);
+	if (page) {
+		list_del(&page->lru);
+		sbi->pool_nr--;
+	}
+	spin_unlock(&sbi->pool_lock);
+	return page ? page : alloc_page(GFP_NOFS);
+}
+
+/* Back to the pool while it has room, else to the page allocator. */
+static void msnap_bounce_put(struct msnap_sb_info *sbi, struct page **pages,
+			     unsigned int n)
+{
+	unsigned int i = 0;
+
+	spin_lock(&sbi->pool_lock);
+	for (; i < n && sbi->pool_nr < MSNAP_BOUNCE_POOL; i++) {
+		list_add(&pages[i]->lru, &sbi->pool);
+		sbi->pool_nr++;
+	}
+	spin_unlock(&sbi->pool_lock);
+	for (; i < n; i++)
+		__free_page(pages[i]);
+}
+
+/* Unmount: no commit is left to give pages back. */
+void msnap_bounce_pool_drain(struct msnap_sb_info *sbi)
+{
+	struct page *page, *tmp;
+
+	list_for_each_entry_safe(page, tmp, &sbi->pool, lru) {
+		list_del(&page->lru);
+		__free_page(page);
+	}
+	sbi->pool_nr = 0;
+}
+
 struct msnap_commit *msnap_commit_alloc(struct msnap_sb_info *sbi)
 {
 	struct msnap_commit *c = kzalloc(sizeof(*c), GFP_NOFS);
@@ -316,10 +359,9 @@ void msnap_commit_free(struct msnap_commit *c)
 {
 	unsigned int i;
 
-	for (i = 0; i < c->snap.nr; i++) {
-		__free_page(c->snap.bounce[i]);
+	msnap_bounce_put(c->sbi, c->snap.bounce, c->snap.nr);
+	for (i = 0; i < c->snap.nr; i++)
 		folio_put(c->snap.folio[i]);
-	}
 	kvfree(c->snap.ino);
 	kvfree(c->snap.index);
 	kvfree(c->snap.bounce);
@@ -330,26 +372,19 @@ void msnap_commit_free(struct msnap_commit *c)
 	kfree(c);
 }
 
-/*
- * Free the commits that are no longer in flight, completing their
- * io_uring commands; process context.
- */
+/* Free the commits that are no longer in flight; process context. */
 void msnap_reap_work(struct work_struct *work)
 {
 	struct msnap_sb_info *sbi = container_of(work, struct msnap_sb_info,
 						 reap_work);
 	struct msnap_commit *c, *tmp;
 	LIST_HEAD(finished);
-	int res;
 
 	spin_lock_irq(&sbi->inflight_lock);
 	list_splice_init(&sbi->finished, &finished);
 	spin_unlock_irq(&sbi->inflight_lock);
 	list_for_each_entry_safe(c, tmp, &finished, entry) {
 		list_del(&c->entry);
-		res = c->io.error || READ_ONCE(sbi->error) ? -EIO : c->snap.nr;
-		if (c->ucmd)
-			msnap_uring_done(c->ucmd, res);
 		msnap_commit_free(c);
 #ifdef MSNAP_PLANT_UAF
 		/* Planted bug (test-only build): the commit is freed. */
@@ -360,8 +395,9 @@ void msnap_reap_work(struct work_struct *work)
 
 /*
  * A commit's IO ended (in the block layer's completion context): advance
- * durable_seq over the done prefix of the in-flight list and wake the
- * waiters at once; freeing and io_uring completion go to reap_work.
+ * durable_seq over the done prefix of the in-flight list, complete its
+ * io_uring commands (their CQEs are posted from task work) and wake the
+ * waiters at once; freeing goes to reap_work.
  */
 static void msnap_commit_end_io(struct msnap_io *io)
 {
@@ -369,6 +405,7 @@ static void msnap_commit_end_io(struct msnap_io *io)
 	struct msnap_sb_info *sbi = c->sbi;
 	struct msnap_commit *head, *tmp;
 	unsigned long flags;
+	bool ok;
 
 	/*
 	 * From here on nothing is acknowledged: later commits may be on
@@ -387,8 +424,13 @@ static void msnap_commit_end_io(struct msnap_io *io)
 	list_for_each_entry_safe(head, tmp, &sbi->inflight, entry) {
 		if (!head->done)
 			break;
-		if (!head->io.error && !READ_ONCE(sbi->error))
+		ok = !head->io.error && !READ_ONCE(sbi->error);
+		if (ok)
 			WRITE_ONCE(sbi->durable_seq, head->seq);
+		/* Under the lock: reap_work frees @head once it is unlocked. */
+		if (head->ucmd)
+			msnap_uring_done(head->ucmd, ok ? head->snap.nr : -EIO);
+		head->ucmd = NULL;
 		if (head->submit_ns)
 			msnap_stats_since(&sbi->stats, MSNAP_ST_IO_NS,
 					  head->submit_ns);

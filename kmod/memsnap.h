@@ -154,6 +154,16 @@ struct msnap_sb_info {
 	struct work_struct	reap_work;
 
 	/*
+	 * Bounce pages of freed commits, kept for the next snapshots: taking
+	 * one is much cheaper than the page allocator, which also zeroes
+	 * every page (init_on_alloc) that the snapshot overwrites anyway.
+	 * At most MSNAP_BOUNCE_POOL pages; freed at unmount.
+	 */
+	spinlock_t		pool_lock;	/* guards the two below */
+	struct list_head	pool;		/* of pages, by page->lru */
+	unsigned int		pool_nr;
+
+	/*
 	 * Writers (page_mkwrite, write_begin..write_end) hold snap_lock
 	 * shared; a persist holds it exclusive while it snapshots pages, so
 	 * the snapshot is one point in time.
@@ -396,6 +406,9 @@ int msnap_ns_log_data(struct msnap_sb_info *sbi, u64 ino, pgoff_t index,
 int msnap_ns_drain(struct msnap_sb_info *sbi, struct msnap_record *rec);
 int msnap_log_make_room(struct super_block *sb, unsigned int blocks);
 int msnap_commit_ns(struct super_block *sb);
+#define MSNAP_BOUNCE_POOL	1024	/* pages per filesystem, 4 MiB */
+struct page *msnap_bounce_get(struct msnap_sb_info *sbi);
+void msnap_bounce_pool_drain(struct msnap_sb_info *sbi);
 struct msnap_commit *msnap_commit_alloc(struct msnap_sb_info *sbi);
 void msnap_commit_submit(struct super_block *sb, struct msnap_commit *c);
 int msnap_commit_wait(struct msnap_sb_info *sbi, u64 seq, bool intr);
@@ -414,6 +427,12 @@ int msnap_inode_unlinked(struct inode *inode);
 
 /* persist.c */
 int msnap_persist_inode(struct inode *inode);
+/*
+ * Internal persist flag, never from user space: do not sleep for the
+ * commit lock, the snapshot lock or a checkpoint; -EAGAIN instead (the
+ * io_uring command's non-blocking issue).
+ */
+#define MSNAP_NOWAIT		BIT_ULL(63)
 int msnap_persist(struct super_block *sb, struct msnap_target *t,
 		  unsigned int nt, u64 flags, pid_t tid,
 		  struct io_uring_cmd *ucmd, u64 *epoch, u64 *pages);
@@ -438,6 +457,7 @@ void msnap_stats_inc(struct msnap_stats *st, enum msnap_stat i, u64 n);
 void msnap_stats_register(struct super_block *sb);
 void msnap_stats_unregister(struct msnap_sb_info *sbi);
 void msnap_debugfs_init(void);
+int msnap_crc_init(void);
 void msnap_debugfs_exit(void);
 
 /* checkpoint.c */

@@ -61,7 +61,7 @@ static int msnap_snap_page(struct inode *inode, struct msnap_snap *s,
 		xa_erase(&MSNAP_I(inode)->dirty, index);
 		return 0;	/* truncated away */
 	}
-	bounce = alloc_page(GFP_NOFS);
+	bounce = msnap_bounce_get(MSNAP_SB(inode->i_sb));
 	if (!bounce) {
 		folio_unlock(folio);
 		folio_put(folio);
@@ -170,9 +170,12 @@ static u64 msnap_record_estimate(struct msnap_sb_info *sbi, u64 pages,
 	       div64_u64(pages + per - 1, per);
 }
 
-/* Room in the log and free blocks for @n pages, checkpointing for them. */
+/*
+ * Room in the log and free blocks for @n pages, checkpointing for them
+ * (with MSNAP_NOWAIT, -EAGAIN where a checkpoint is needed).
+ */
 static int msnap_persist_room(struct super_block *sb, unsigned int n,
-			      unsigned int nt)
+			      unsigned int nt, u64 flags)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	u64 need = msnap_record_estimate(sbi, n, nt);
@@ -180,6 +183,10 @@ static int msnap_persist_room(struct super_block *sb, unsigned int n,
 
 	if (need > sbi->log_blocks / MSNAP_RECORD_MAX_DIV)
 		return -ENOSPC;
+	if ((flags & MSNAP_NOWAIT) &&
+	    (sbi->log_used + need > sbi->log_blocks ||
+	     msnap_free_blocks(sbi) < n + msnap_reserved_blocks(sbi)))
+		return -EAGAIN;
 	err = msnap_log_make_room(sb, need);
 	if (err)
 		return err;
@@ -262,13 +269,16 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 	bool resized;
 	int err;
 
-	down_write(&sbi->snap_lock);
+	if (!(flags & MSNAP_NOWAIT))
+		down_write(&sbi->snap_lock);
+	else if (!down_write_trylock(&sbi->snap_lock))
+		return -EAGAIN;
 	n = msnap_count_dirty(t, nt, flags, tid, &resized);
 	if (!n && !sbi->ns_len && !resized) {
 		up_write(&sbi->snap_lock);
 		return 1;	/* nothing to commit */
 	}
-	err = msnap_persist_room(sb, n, nt);
+	err = msnap_persist_room(sb, n, nt, flags);
 	if (!err)
 		err = msnap_snap_alloc(s, n);
 	if (!err)
@@ -336,7 +346,12 @@ int msnap_persist(struct super_block *sb, struct msnap_target *t,
 	up_read(&sbi->snap_lock);
 #endif
 	t0 = ktime_get_ns();
-	mutex_lock(&sbi->commit_mutex);
+	if (!(flags & MSNAP_NOWAIT)) {
+		mutex_lock(&sbi->commit_mutex);
+	} else if (!mutex_trylock(&sbi->commit_mutex)) {
+		msnap_commit_free(c);
+		return -EAGAIN;
+	}
 	msnap_stats_since(&sbi->stats, MSNAP_ST_LOCK_NS, t0);
 	err = sbi->error ? -EIO : msnap_persist_locked(sb, t, nt, flags, tid,
 							c, pages);

@@ -191,6 +191,8 @@ static struct msnap_sb_info *msnap_sbi_alloc(struct super_block *sb)
 	spin_lock_init(&sbi->inflight_lock);
 	INIT_LIST_HEAD(&sbi->inflight);
 	INIT_LIST_HEAD(&sbi->finished);
+	spin_lock_init(&sbi->pool_lock);
+	INIT_LIST_HEAD(&sbi->pool);
 	INIT_WORK(&sbi->reap_work, msnap_reap_work);
 	init_waitqueue_head(&sbi->durable_wq);
 	return sbi;
@@ -290,6 +292,7 @@ static void msnap_kill_sb(struct super_block *sb)
 		cancel_delayed_work_sync(&sbi->flush_work);
 		if (sbi->wq)
 			destroy_workqueue(sbi->wq);
+		msnap_bounce_pool_drain(sbi);
 		msnap_alloc_destroy(sbi);
 		xa_destroy(&sbi->ino_changes);
 		kfree(sbi->ns_buf);
@@ -309,8 +312,11 @@ MODULE_ALIAS_FS(MEMSNAP_FS_NAME);
 
 static int __init memsnap_init(void)
 {
-	int err = msnap_init_inode_cache();
+	int err = msnap_crc_init();
 
+	if (err)
+		return err;
+	err = msnap_init_inode_cache();
 	if (err)
 		return err;
 	msnap_debugfs_init();

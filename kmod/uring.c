@@ -3,9 +3,15 @@
  * memsnap: persist through io_uring (IORING_OP_URING_CMD).
  *
  * The command is snapshotted and submitted from ->uring_cmd, which
- * returns -EIOCBQUEUED; its CQE is posted when the commit and every
- * earlier one are durable, from task context as the NVMe passthrough
- * does (completing from the bio end_io is not safe in 6.1).
+ * returns -EIOCBQUEUED: at once, in the submitting task, when the commit
+ * and snapshot locks are free and no checkpoint is due; otherwise
+ * io_uring reissues it from a worker, where it may wait.  Its CQE is
+ * posted when the commit and every earlier one are durable: the IO
+ * completion queues task work (io_uring_cmd_complete_in_task(), as the
+ * NVMe passthrough does from its end_io) that posts it in the
+ * submitter's context (posting from the bio end_io is not safe in 6.1).
+ * With the snapshot taken inline, the folio locks of the dirty pages
+ * may still be waited for, briefly.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -66,7 +72,7 @@ int msnap_uring_cmd(struct io_uring_cmd *ucmd, unsigned int issue_flags)
 	struct msnap_uring_persist p;
 	struct msnap_target *t = NULL;
 	unsigned int nt = 0;
-	u64 epoch, pages;
+	u64 epoch, pages, flags;
 	pid_t tid;
 	int err;
 
@@ -77,19 +83,32 @@ int msnap_uring_cmd(struct io_uring_cmd *ucmd, unsigned int issue_flags)
 	memcpy(&p, msnap_uring_payload(ucmd), sizeof(p));
 	if (p.flags & ~MSNAP_THREAD || !p.pages)
 		return -EINVAL;
-	/* Snapshotting may sleep: never in the non-blocking issue path. */
+	flags = p.flags;
+	/*
+	 * The first issue is the non-blocking one, in the submitter, unless
+	 * the SQE asked for a worker (IOSQE_ASYNC, SQPOLL).  The magic is
+	 * cleared here, before the command can complete, so that a recycled
+	 * request never inherits it.
+	 */
 	if (issue_flags & IO_URING_F_NONBLOCK) {
-		pdu->magic = MSNAP_URING_PDU_MAGIC;
-		pdu->tid = task_pid_nr(current);
-		return -EAGAIN;
+		flags |= MSNAP_NOWAIT;
+		tid = task_pid_nr(current);
+	} else {
+		tid = pdu->magic == MSNAP_URING_PDU_MAGIC ? pdu->tid :
+		      task_pid_nr(current);
 	}
-	tid = pdu->magic == MSNAP_URING_PDU_MAGIC ? pdu->tid :
-	      task_pid_nr(current);
+	pdu->magic = 0;
 	err = msnap_resolve(sb, p.addr, (u64)p.pages << PAGE_SHIFT, &t, &nt);
 	if (!err)
-		err = msnap_persist(sb, t, nt, p.flags, tid, ucmd, &epoch,
+		err = msnap_persist(sb, t, nt, flags, tid, ucmd, &epoch,
 				    &pages);
 	msnap_put_targets(t, nt);
+	if (err == -EAGAIN && (flags & MSNAP_NOWAIT)) {
+		/* A lock is taken or a checkpoint due: from a worker. */
+		pdu->magic = MSNAP_URING_PDU_MAGIC;
+		pdu->tid = tid;
+		return -EAGAIN;
+	}
 	if (err == -ENODATA)
 		return 0;	/* nothing dirty: complete at once */
 	return err ? err : -EIOCBQUEUED;

@@ -605,10 +605,12 @@ TEST_F_TIMEOUT(st, acknowledged_updates_survive_stress_in_a_small_memcg, 900)
 }
 
 /*
- * Regression test: msnap_uring_cmd() refuses the non-blocking issue
- * (-EAGAIN), so io_uring runs the command in an io-wq worker; MSNAP_THREAD
- * must still mean the submitter's pages (it once matched the worker's
- * pid: nothing was persisted and the CQE said 0 pages).
+ * Regression test: MSNAP_THREAD through io_uring means the submitter's
+ * pages, whether the command runs in the non-blocking issue or, when
+ * that returns -EAGAIN (locks taken, checkpoint due), in an io-wq worker.
+ * It once always ran in the worker and matched the worker's pid: nothing
+ * was persisted and the CQE said 0 pages.  The stress run above covers
+ * the worker case under contention.
  */
 TEST_F(st, uring_thread_persist)
 {

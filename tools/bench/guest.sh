@@ -41,6 +41,7 @@ $(($(cat /sys/block/nvme0n1/size) / 2048)) MiB, $(cat /sys/block/nvme0n1/queue/w
 	echo "cpus=$(nproc)"
 	echo "quick=$quick"
 	echo "iterations=$iters"
+	echo "crc32c=$(cat /sys/module/memsnap/parameters/crc32c 2>/dev/null || echo unknown)"
 } >> "$out/meta"
 
 # fio_lat ARGS...: "median_us p99_us" of the total (submit to completion)

@@ -58,7 +58,9 @@ md.append("| %s | %s | %s | %s | %s |\n" % (
     "quick (timings meaningless)" if meta.get("quick") == "1"
     else "full, %s iterations per cell" % meta.get("iterations", "?")))
 md.append("Guest under TCG (%s guest CPUs, %s host CPUs): only ratios within "
-          "this table carry over.\n" % (meta.get("cpus", "?"), meta.get("host_cpus", "?")))
+          "this table carry over.  The module's CRC32C: %s (chosen at load, "
+          "docs/design.md).\n" % (meta.get("cpus", "?"), meta.get("host_cpus", "?"),
+                                  meta.get("crc32c", "?")))
 
 RAW = ["raw_fua_qd", "raw_seq"]
 EXT = ["ext4_pwrite", "ext4_batch", "ext4_msync"]

@@ -75,16 +75,22 @@ static inline int msnap_module_loaded(const char *name)
 	return found;
 }
 
-static inline int msnap_load_module(const char *path)
+/* Load the module at @path with parameters @args ("name=value ..."). */
+static inline int msnap_load_module_args(const char *path, const char *args)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	int ret;
 
 	if (fd < 0)
 		return -errno;
-	ret = syscall(SYS_finit_module, fd, "", 0) ? -errno : 0;
+	ret = syscall(SYS_finit_module, fd, args, 0) ? -errno : 0;
 	close(fd);
 	return ret;
+}
+
+static inline int msnap_load_module(const char *path)
+{
+	return msnap_load_module_args(path, "");
 }
 
 static inline int msnap_unload_module(const char *name)

@@ -294,7 +294,7 @@ int msnap_log_make_room(struct super_block *sb, unsigned int blocks)
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 
 	lockdep_assert_held(&sbi->commit_mutex);
-	if (sbi->log_used + blocks <= sbi->log_blocks)
+	if (msnap_log_fits(sbi, blocks))
 		return 0;
 	return msnap_checkpoint(sb);
 }

@@ -405,6 +405,13 @@ int msnap_ns_log_data(struct msnap_sb_info *sbi, u64 ino, pgoff_t index,
 		      u64 block, u32 crc);
 int msnap_ns_drain(struct msnap_sb_info *sbi, struct msnap_record *rec);
 int msnap_log_make_room(struct super_block *sb, unsigned int blocks);
+
+/* Whether @blocks more log blocks fit before a checkpoint is needed. */
+static inline bool msnap_log_fits(struct msnap_sb_info *sbi, u64 blocks)
+{
+	return sbi->log_used + blocks <= sbi->log_blocks;
+}
+
 int msnap_commit_ns(struct super_block *sb);
 #define MSNAP_BOUNCE_POOL	1024	/* pages per filesystem, 4 MiB */
 struct page *msnap_bounce_get(struct msnap_sb_info *sbi);

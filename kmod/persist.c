@@ -170,6 +170,12 @@ static u64 msnap_record_estimate(struct msnap_sb_info *sbi, u64 pages,
 	       div64_u64(pages + per - 1, per);
 }
 
+/* Free blocks for @n pages, beyond the reserve. */
+static bool msnap_blocks_fit(struct msnap_sb_info *sbi, unsigned int n)
+{
+	return msnap_free_blocks(sbi) >= n + msnap_reserved_blocks(sbi);
+}
+
 /*
  * Room in the log and free blocks for @n pages, checkpointing for them
  * (with MSNAP_NOWAIT, -EAGAIN where a checkpoint is needed).
@@ -183,22 +189,20 @@ static int msnap_persist_room(struct super_block *sb, unsigned int n,
 
 	if (need > sbi->log_blocks / MSNAP_RECORD_MAX_DIV)
 		return -ENOSPC;
-	if ((flags & MSNAP_NOWAIT) &&
-	    (sbi->log_used + need > sbi->log_blocks ||
-	     msnap_free_blocks(sbi) < n + msnap_reserved_blocks(sbi)))
+	if (msnap_log_fits(sbi, need) && msnap_blocks_fit(sbi, n))
+		return 0;
+	if (flags & MSNAP_NOWAIT)
 		return -EAGAIN;
 	err = msnap_log_make_room(sb, need);
 	if (err)
 		return err;
-	if (msnap_free_blocks(sbi) >= n + msnap_reserved_blocks(sbi))
+	if (msnap_blocks_fit(sbi, n))
 		return 0;
 	/* Blocks released since the last checkpoint come back with one. */
 	err = msnap_checkpoint(sb);
 	if (err)
 		return err;
-	if (msnap_free_blocks(sbi) >= n + msnap_reserved_blocks(sbi))
-		return 0;
-	return -ENOSPC;
+	return msnap_blocks_fit(sbi, n) ? 0 : -ENOSPC;
 }
 
 static int msnap_build_record(struct msnap_sb_info *sbi,

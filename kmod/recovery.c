@@ -374,7 +374,7 @@ static bool msnap_read_record(struct super_block *sb, u64 pos, u64 seq,
 		if (!i) {
 			count = le32_to_cpu(lb->count);
 			if (!count || count > sbi->log_blocks / MSNAP_RECORD_MAX_DIV ||
-			    sbi->log_used + count > sbi->log_blocks)
+			    !msnap_log_fits(sbi, count))
 				count = 0;
 			r->bhs = kcalloc(max(count, 1U), sizeof(*r->bhs),
 					 GFP_KERNEL);

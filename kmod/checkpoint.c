@@ -15,8 +15,20 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/buffer_head.h>
+#include <linux/random.h>
 
 #include "memsnap.h"
+
+/* A log nonce other than @old (and than 0, which no log ever uses). */
+static u64 msnap_new_nonce(u64 old)
+{
+	u64 nonce;
+
+	do {
+		nonce = get_random_u64();
+	} while (nonce == old || !nonce);
+	return nonce;
+}
 
 static int msnap_ckpt_inode(struct super_block *sb, struct inode *inode,
 			    struct msnap_bh_batch *batch)
@@ -93,8 +105,9 @@ int msnap_checkpoint(struct super_block *sb)
 	if (sbi->error)
 		return -EIO;
 	/* Nothing since the last one: keep the superblocks as they are. */
-	if (!sbi->log_used && !sbi->ns_len && list_empty(&sbi->ckpt_list) &&
-	    xa_empty(&sbi->ino_changes) && xa_empty(&sbi->alloc.pending))
+	if (sbi->log_renewed && !sbi->log_used && !sbi->ns_len &&
+	    list_empty(&sbi->ckpt_list) && xa_empty(&sbi->ino_changes) &&
+	    xa_empty(&sbi->alloc.pending))
 		return 0;
 	err = msnap_ckpt_trees(sb, &batch);
 	if (!err)
@@ -105,6 +118,9 @@ int msnap_checkpoint(struct super_block *sb)
 		sbi->ckpt_seq = sbi->next_seq - 1;
 		sbi->log_head = (sbi->log_head + sbi->log_used) %
 				sbi->log_blocks;
+		/* The log is empty from here on: a new nonce costs nothing. */
+		if (!sbi->log_renewed)
+			sbi->log_nonce = msnap_new_nonce(sbi->log_nonce);
 		err = msnap_write_super(sb);
 	}
 	if (err) {
@@ -112,6 +128,7 @@ int msnap_checkpoint(struct super_block *sb)
 		return err;
 	}
 	sbi->log_used = 0;
+	sbi->log_renewed = true;
 	sbi->ns_len = 0;
 	msnap_release_pending(sbi);
 	msnap_stats_inc(&sbi->stats, MSNAP_ST_CKPTS, 1);

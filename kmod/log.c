@@ -267,7 +267,7 @@ int msnap_record_write(struct super_block *sb, struct msnap_record *rec,
 		lb->seq = cpu_to_le64(sbi->next_seq);
 		lb->index = cpu_to_le32(i);
 		lb->count = cpu_to_le32(rec->nr);
-		memcpy(lb->uuid, sbi->uuid, sizeof(lb->uuid));
+		lb->nonce = cpu_to_le64(sbi->log_nonce);
 		lb->time = cpu_to_le64(now);
 		msnap_set_crc(lb, &lb->crc);
 	}
@@ -294,7 +294,7 @@ int msnap_log_make_room(struct super_block *sb, unsigned int blocks)
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 
 	lockdep_assert_held(&sbi->commit_mutex);
-	if (msnap_log_fits(sbi, blocks))
+	if (sbi->log_renewed && msnap_log_fits(sbi, blocks))
 		return 0;
 	return msnap_checkpoint(sb);
 }

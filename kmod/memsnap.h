@@ -131,6 +131,14 @@ struct msnap_sb_info {
 	u64			log_used;	/* live log blocks */
 	u64			ckpt_seq;
 	u64			generation;	/* of the newest superblock */
+	/*
+	 * Stamped in every log block.  The first checkpoint of a read-write
+	 * mount picks a new one (log_renewed), so that records a crash left
+	 * behind the end of the replayed log never match again.
+	 */
+	u64			log_nonce;
+	bool			log_renewed;
+	u64			compat;		/* kept as found */
 	int			sb_slot;	/* 0: A is newest, 1: B */
 	int			bitmap_copy;	/* copy the newest ckpt wrote */
 	u64			inode_root;

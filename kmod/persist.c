@@ -189,7 +189,8 @@ static int msnap_persist_room(struct super_block *sb, unsigned int n,
 
 	if (need > sbi->log_blocks / MSNAP_RECORD_MAX_DIV)
 		return -ENOSPC;
-	if (msnap_log_fits(sbi, need) && msnap_blocks_fit(sbi, n))
+	if (sbi->log_renewed && msnap_log_fits(sbi, need) &&
+	    msnap_blocks_fit(sbi, n))
 		return 0;
 	if (flags & MSNAP_NOWAIT)
 		return -EAGAIN;

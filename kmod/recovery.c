@@ -39,17 +39,22 @@ static const char *msnap_super_problem(struct super_block *sb,
 		return "bad magic";
 	if (!msnap_crc_ok(ds, &ds->crc))
 		return "bad CRC";
+	if (le32_to_cpu(ds->version) == 1)
+		return "format version 1, which this module no longer reads (copy the files elsewhere and re-create the filesystem with mkfs.memsnap)";
 	if (le32_to_cpu(ds->version) != MSNAP_VERSION)
 		return "unsupported format version";
 	if (le64_to_cpu(ds->incompat) & ~MSNAP_FEATURE_INCOMPAT_SUPP)
 		return "unknown incompatible features";
+	if (!(le64_to_cpu(ds->incompat) & MSNAP_FEATURE_INCOMPAT_LOG_NONCE) ||
+	    !ds->log_nonce)
+		return "no log nonce";
 	if (!sb_rdonly(sb) &&
 	    le64_to_cpu(ds->ro_compat) & ~MSNAP_FEATURE_RO_COMPAT_SUPP)
 		return "unknown read-only-compatible features (mount read-only)";
 	if (le32_to_cpu(ds->block_size) != MSNAP_BLOCK_SIZE)
 		return "unsupported block size";
 	if (memchr_inv(ds->reserved, 0, sizeof(ds->reserved)) ||
-	    !memchr(ds->label, 0, sizeof(ds->label)))
+	    ds->reserved32 || !memchr(ds->label, 0, sizeof(ds->label)))
 		return "reserved fields not zero";
 	if (blocks > bdev_nr_bytes(sb->s_bdev) >> MSNAP_BLOCK_SHIFT)
 		return "filesystem larger than the device";
@@ -90,6 +95,8 @@ static void msnap_apply_super(struct msnap_sb_info *sbi, struct msnap_super *ds,
 	memcpy(sbi->uuid, ds->uuid, sizeof(sbi->uuid));
 	memcpy(sbi->label, ds->label, sizeof(sbi->label));
 	sbi->generation = le64_to_cpu(ds->generation);
+	sbi->log_nonce = le64_to_cpu(ds->log_nonce);
+	sbi->compat = le64_to_cpu(ds->compat);
 	sbi->sb_slot = slot;
 	sbi->bitmap_copy = le32_to_cpu(ds->bitmap_copy);
 	sbi->ckpt_seq = le64_to_cpu(ds->ckpt_seq);
@@ -323,7 +330,8 @@ static bool msnap_log_block_ok(struct msnap_sb_info *sbi,
 	return le32_to_cpu(lb->magic) == MSNAP_LOG_MAGIC &&
 	       msnap_crc_ok(lb, &lb->crc) && le64_to_cpu(lb->seq) == seq &&
 	       le32_to_cpu(lb->index) == index &&
-	       !memcmp(lb->uuid, sbi->uuid, sizeof(lb->uuid)) &&
+	       le64_to_cpu(lb->nonce) == sbi->log_nonce &&
+	       !memchr_inv(lb->reserved, 0, sizeof(lb->reserved)) &&
 	       msnap_log_block_parses(lb);
 }
 

@@ -17,6 +17,9 @@
 
 #include "memsnap.h"
 
+static_assert(sizeof(struct msnap_super) == MSNAP_BLOCK_SIZE);
+static_assert(sizeof(struct msnap_log_block) == MSNAP_BLOCK_SIZE);
+
 /*
  * The one function that handles runtime errors: the first IO error (or
  * inconsistency found while running) makes the filesystem refuse every
@@ -48,6 +51,8 @@ int msnap_write_super(struct super_block *sb)
 	ds = (void *)bh->b_data;
 	ds->magic = cpu_to_le64(MSNAP_SB_MAGIC);
 	ds->version = cpu_to_le32(MSNAP_VERSION);
+	ds->compat = cpu_to_le64(sbi->compat);
+	ds->incompat = cpu_to_le64(MSNAP_FEATURE_INCOMPAT_LOG_NONCE);
 	memcpy(ds->uuid, sbi->uuid, sizeof(ds->uuid));
 	memcpy(ds->label, sbi->label, sizeof(ds->label));
 	ds->block_size = cpu_to_le32(MSNAP_BLOCK_SIZE);
@@ -68,6 +73,7 @@ int msnap_write_super(struct super_block *sb)
 	ds->inodes = cpu_to_le64(sbi->inodes);
 	ds->mkfs_time = cpu_to_le64(sbi->mkfs_time);
 	ds->ckpt_time = cpu_to_le64(ktime_get_real_seconds());
+	ds->log_nonce = cpu_to_le64(sbi->log_nonce);
 	msnap_set_crc(ds, &ds->crc);
 	mark_buffer_dirty(bh);
 	err = __sync_dirty_buffer(bh, REQ_SYNC | REQ_PREFLUSH | REQ_FUA);
@@ -232,6 +238,15 @@ static int msnap_fill_super(struct super_block *sb, struct fs_context *fc)
 		return err;
 	sb->s_bdi->capabilities = 0;
 	err = msnap_load(sb);
+	if (err)
+		return err;
+	/*
+	 * Fold what was replayed into a checkpoint under a new log nonce
+	 * now, before any commit can land next to a record the crash left.
+	 */
+	mutex_lock(&sbi->commit_mutex);
+	err = msnap_checkpoint(sb);
+	mutex_unlock(&sbi->commit_mutex);
 	if (err)
 		return err;
 	msnap_stats_register(sb);

@@ -394,7 +394,11 @@ struct field {
 
 static const struct field fields[] = {
 	F(0, msnap_super, magic, U64, 1, 1, 1),
-	F(0, msnap_super, version, U32, 2, 0, 1),
+	F(0, msnap_super, version, U32, 1, 0, 1),
+	F(0, msnap_super, version, U32, 3, 0, 1),
+	F(0, msnap_super, incompat, U64, 0, 0, 1),
+	F(0, msnap_super, log_nonce, U64, 0, 0, 1),
+	F(0, msnap_super, reserved32, U32, 1, 0, 1),
 	F(0, msnap_super, block_size, U32, 8192, 0, 1),
 	F(0, msnap_super, blocks, U64, 1 << 20, 0, 1),
 	F(0, msnap_super, log_start, U64, 1, 1, 1),
@@ -469,7 +473,8 @@ static const struct field fields[] = {
 	F(4, msnap_log_block, count, U32, 1000000, 0, 0),
 	F(4, msnap_log_block, entries, U32, 1000, 0, 0),
 	F(4, msnap_log_block, bytes_used, U32, 5000, 0, 0),
-	F(4, msnap_log_block, uuid[0], U8, 1, 1, 0),
+	F(4, msnap_log_block, nonce, U64, 1, 1, 0),
+	F(4, msnap_log_block, reserved[0], U8, 1, 0, 0),
 	/* The first entry's header, then its body. */
 	F(4, msnap_log_block, payload[0], U16, 99, 0, 0),
 	F(4, msnap_log_block, payload[2], U16, 4, 0, 0),

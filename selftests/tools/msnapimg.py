@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Corrupt and extend memsnap images for format_test.sh.
 
-Knows the version 1 layout (include/uapi/linux/memsnap.h) independently
+Knows the version 2 layout (include/uapi/linux/memsnap.h) independently
 of tools/lib, so that a bug in the C reader is not mirrored here.
 
   msnapimg.py IMG sb FIELD                     print a field of superblock A
@@ -32,6 +32,9 @@ SB_FIELDS = {  # name: (offset, struct format)
     'inode_root': (200, '<Q'), 'inode_height': (208, '<I'),
     'bitmap_copy': (212, '<I'), 'next_ino': (216, '<Q'),
     'free_blocks': (224, '<Q'), 'inodes': (232, '<Q'),
+    'mkfs_time': (240, '<Q'), 'ckpt_time': (248, '<Q'),
+    'log_nonce': (256, '<Q'), 'error_time': (264, '<Q'),
+    'error_code': (272, '<I'),
 }
 MAGIC = {0x31534e534d534e4d: 8}  # the superblock's crc is at 8, others at 4
 
@@ -172,11 +175,8 @@ def log(img, seq, pos, specs):
     """A one-block record at log block pos."""
     payload = b''.join(entry(img, s) for s in specs)
     buf = bytearray(BS)
-    img.f.seek(40)
-    uuid = img.f.read(16)
-    struct.pack_into('<IIQIIII', buf, 0, 0x474c534d, 0, seq, 0, 1,
-                     len(specs), len(payload))
-    buf[32:48] = uuid
+    struct.pack_into('<IIQIIIIQ', buf, 0, 0x474c534d, 0, seq, 0, 1,
+                     len(specs), len(payload), img.sb('log_nonce'))
     buf[56:56 + len(payload)] = payload
     img.write(img.sb('log_start') + pos, buf)
 

@@ -221,6 +221,8 @@ static int super_check_header(const struct msnap_super *sb, char *why,
 		return why_fail(why, len, "bad magic");
 	if (!msnap_block_crc_ok(sb, offsetof(struct msnap_super, crc)))
 		return why_fail(why, len, "bad CRC");
+	if (le32(sb->version) == 1)
+		return why_fail(why, len, "format version 1, which this fsck no longer reads (copy the files elsewhere and re-create the filesystem with mkfs.memsnap)");
 	if (le32(sb->version) != MSNAP_VERSION)
 		return why_fail(why, len, "unsupported version %u",
 				le32(sb->version));
@@ -236,7 +238,11 @@ static int super_check_header(const struct msnap_super *sb, char *why,
 	if (le64(sb->compat) & ~MSNAP_FEATURE_COMPAT_SUPP)
 		return why_fail(why, len, "unknown compat features 0x%llx",
 				ULL(le64(sb->compat)));
-	if (!msnap_all_zero(sb->reserved, sizeof(sb->reserved)))
+	if (!(le64(sb->incompat) & MSNAP_FEATURE_INCOMPAT_LOG_NONCE) ||
+	    !sb->log_nonce)
+		return why_fail(why, len, "no log nonce");
+	if (!msnap_all_zero(sb->reserved, sizeof(sb->reserved)) ||
+	    sb->reserved32)
 		return why_fail(why, len, "reserved bytes not zero");
 	if (!memchr(sb->label, 0, sizeof(sb->label)))
 		return why_fail(why, len, "label not NUL-terminated");

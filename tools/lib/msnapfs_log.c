@@ -103,8 +103,10 @@ static const char *log_block_bad(struct msnap_fs *fs,
 		return "bad CRC";
 	if (le64(lb->seq) != seq)
 		return "sequence number is not the next one";
-	if (memcmp(lb->uuid, fs->sb.uuid, sizeof(lb->uuid)))
-		return "uuid of another filesystem";
+	if (le64(lb->nonce) != le64(fs->sb.log_nonce))
+		return "nonce of another log (stale record)";
+	if (!msnap_all_zero(lb->reserved, sizeof(lb->reserved)))
+		return "reserved bytes not zero";
 	if (le32(lb->index) != index)
 		return "block out of place in its record";
 	if (c < 1 || c > fs->g.log_blocks / 4 || (count && c != count))

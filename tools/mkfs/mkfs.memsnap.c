@@ -286,9 +286,14 @@ static void make_super(struct msnap_super *sb, const struct msnap_geom *g,
 	memset(sb, 0, sizeof(*sb));
 	sb->magic = htole64(MSNAP_SB_MAGIC);
 	sb->version = htole32(MSNAP_VERSION);
-	if (getrandom(sb->uuid, sizeof(sb->uuid), 0) != sizeof(sb->uuid))
+	sb->incompat = htole64(MSNAP_FEATURE_INCOMPAT_LOG_NONCE);
+	if (getrandom(sb->uuid, sizeof(sb->uuid), 0) != sizeof(sb->uuid) ||
+	    getrandom(&sb->log_nonce, sizeof(sb->log_nonce), 0) !=
+	    sizeof(sb->log_nonce))
 		die("cannot get random bytes for the uuid: %s",
 		    strerror(errno));
+	if (!sb->log_nonce)
+		sb->log_nonce = htole64(1);
 	sb->uuid[6] = (sb->uuid[6] & 0x0f) | 0x40;	/* RFC 4122 v4 */
 	sb->uuid[8] = (sb->uuid[8] & 0x3f) | 0x80;
 	if (label)

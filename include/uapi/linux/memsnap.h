@@ -22,7 +22,8 @@
 #define MEMSNAP_SUPER_MAGIC	0x4d534e50	/* "MSNP" */
 
 /* ------------------------------------------------------------------------
- * On-disk format, version 1.
+ * On-disk format, version 2 (docs/format.md says what changed from 1;
+ * a version 1 image is refused, with a message to re-run mkfs).
  *
  * Device layout, in 4 KiB blocks:
  *
@@ -39,12 +40,15 @@
  * the higher generation, loads its checkpoint (the inode tree and the
  * bitmap copy it names) and replays the log from log_head: records of
  * consecutive sequence numbers, from ckpt_seq + 1, until the first
- * missing or invalid one.
+ * missing or invalid one.  Every log block carries the superblock's
+ * log_nonce: a read-write mount writes a superblock with a new nonce
+ * before its first commit, so records that outlived a crash (written
+ * after the one that ended the replay) never match again.
  * ------------------------------------------------------------------------
  */
 #define MSNAP_BLOCK_SHIFT	12
 #define MSNAP_BLOCK_SIZE	(1U << MSNAP_BLOCK_SHIFT)
-#define MSNAP_VERSION		1
+#define MSNAP_VERSION		2
 
 /* Block magics (first field of every metadata block). */
 #define MSNAP_SB_MAGIC		0x31534e534d534e4dULL	/* "MNSMSNS1" */
@@ -61,16 +65,21 @@
 #define MSNAP_LABEL_MAX		64
 
 /*
- * Feature flags: none defined yet; a mount refuses unknown incompat and,
- * read-write, unknown ro_compat bits.
+ * Feature flags: a mount refuses unknown incompat and, read-write,
+ * unknown ro_compat bits; unknown compat bits are kept on rewrite.
+ *  - INCOMPAT_LOG_NONCE: log blocks carry the superblock's log_nonce and
+ *    only those that match belong to the log.  Every version 2 image has
+ *    it (mkfs sets it, a mount requires it).
  */
+#define MSNAP_FEATURE_INCOMPAT_LOG_NONCE	(1ULL << 0)
+
 #define MSNAP_FEATURE_COMPAT_SUPP	0ULL
 #define MSNAP_FEATURE_RO_COMPAT_SUPP	0ULL
-#define MSNAP_FEATURE_INCOMPAT_SUPP	0ULL
+#define MSNAP_FEATURE_INCOMPAT_SUPP	MSNAP_FEATURE_INCOMPAT_LOG_NONCE
 
 /* Superblock state flags. */
 #define MSNAP_SB_CLEAN		(1U << 0)	/* unmounted cleanly: log empty */
-#define MSNAP_SB_ERROR		(1U << 1)	/* an IO error was seen */
+#define MSNAP_SB_ERROR		(1U << 1)	/* an error was seen: run fsck */
 
 struct msnap_super {
 	__le64	magic;		/* MSNAP_SB_MAGIC */
@@ -101,7 +110,11 @@ struct msnap_super {
 	__le64	inodes;		/* number of files, root excluded */
 	__le64	mkfs_time;	/* seconds since the epoch */
 	__le64	ckpt_time;	/* seconds since the epoch */
-	__u8	reserved[3840];	/* must be zero */
+	__le64	log_nonce;	/* stamped in every log block of this log */
+	__le64	error_time;	/* when MSNAP_SB_ERROR was set, 0 if never */
+	__le32	error_code;	/* its errno (positive), 0 if none */
+	__le32	reserved32;	/* must be zero */
+	__u8	reserved[3816];	/* must be zero */
 };
 
 /*
@@ -189,7 +202,8 @@ struct msnap_log_block {
 	__le32	count;		/* blocks in the record */
 	__le32	entries;	/* entries in this block */
 	__le32	bytes_used;	/* payload bytes in this block */
-	__u8	uuid[16];	/* the filesystem's, so old logs never match */
+	__le64	nonce;	/* the superblock's log_nonce, else stale */
+	__u8	reserved[8];	/* must be zero */
 	__le64	time;		/* commit time, seconds since the epoch */
 	__u8	payload[MSNAP_BLOCK_SIZE - 56];
 };

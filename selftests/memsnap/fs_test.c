@@ -34,6 +34,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <linux/loop.h>
+#include <linux/memsnap.h>
 
 #define FSTYPE		"memsnap"
 #define SCRATCH		"/dev/nvme0n1"
@@ -1022,6 +1023,82 @@ TEST_F(crash, commit_interval)
 	list_dir(self->aux, names, sizeof(names));
 	EXPECT_STREQ("x z", names);
 	EXPECT_EQ(0, size_of(CP(self->aux, "x")));
+	EXPECT_EQ(0, crash_done(self, &c));
+}
+
+/*
+ * Damage the first record of @file's live log (log_head of its newest
+ * superblock) so that it fails its CRC: a commit torn by the power cut
+ * while the one after it reached the disk.
+ */
+static int tear_first_record(const char *file)
+{
+	struct msnap_super sb[2];
+	unsigned char blk[PG];
+	int fd = open(file, O_RDWR), n, err = -EIO;
+	off_t off;
+
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, sb, sizeof(sb), 0) != sizeof(sb))
+		goto out_close;
+	n = le64toh(sb[1].generation) > le64toh(sb[0].generation);
+	off = (off_t)(le64toh(sb[n].log_start) + le64toh(sb[n].log_head)) * PG;
+	if (pread(fd, blk, PG, off) != PG)
+		goto out_close;
+	blk[offsetof(struct msnap_log_block, payload) + 24] ^= 0x40;
+	if (pwrite(fd, blk, PG, off) == PG && !fsync(fd))
+		err = 0;
+out_close:
+	close(fd);
+	return err;
+}
+
+/*
+ * Records a crash leaves after the end of the replayed log never come
+ * back (review #1): commits N (torn) and N+1 (on disk) at the power cut;
+ * recovery ends the log at N; the recovered filesystem commits again,
+ * where N was; neither a second crash nor a clean unmount and mount may
+ * then replay the stale N+1.
+ */
+TEST_F(crash, stale_record_after_recovery)
+{
+	struct img c, c2;
+	int fd;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	fd = open(CP(self->mnt, "f"), O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 2 * PG));
+	ASSERT_EQ(0, syncfs(fd));	/* a checkpoint: the log is empty */
+	close(fd);
+	ASSERT_EQ(0, put(CP(self->mnt, "f"), 1, 0, PG, true));	/* N */
+	ASSERT_EQ(0, put(CP(self->mnt, "f"), 2, PG, PG, true));	/* N + 1 */
+	ASSERT_EQ(0, crash_copy(&self->live, &c, "stale1"));
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	img_detach(&c);
+	ASSERT_EQ(0, tear_first_record(c.file));
+	ASSERT_EQ(0, img_attach(&c));
+
+	/* Recovery: N is torn, so N + 1 is not part of the log either. */
+	ASSERT_EQ(0, img_mount(&c, self->aux, "commit=3600"));
+	EXPECT_TRUE(holds(CP(self->aux, "f"), 1, 0, 2 * PG));
+	/* A new commit takes N's place in the log. */
+	ASSERT_EQ(0, put(CP(self->aux, "f"), 3, 0, PG, true));
+
+	/* A second power cut now: the new commit, not the stale one. */
+	ASSERT_EQ(0, crash_copy(&c, &c2, "stale2"));
+	ASSERT_EQ(0, mount(c2.dev, self->mnt, FSTYPE, MS_RDONLY, NULL) ? -errno : 0);
+	EXPECT_TRUE(holds(CP(self->mnt, "f"), 3, PG, 2 * PG));
+	umount2(self->mnt, 0);
+	EXPECT_EQ(0, fsck(c2.dev));
+	img_destroy(&c2);
+
+	/* A clean unmount and mount: the same. */
+	umount2(self->aux, 0);
+	EXPECT_EQ(0, fsck(c.dev));
+	ASSERT_EQ(0, img_mount(&c, self->aux, NULL));
+	EXPECT_TRUE(holds(CP(self->aux, "f"), 3, PG, 2 * PG));
 	EXPECT_EQ(0, crash_done(self, &c));
 }
 

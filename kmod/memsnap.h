@@ -51,11 +51,17 @@ struct msnap_alloc {
 	struct xarray	pending;	/* released, awaiting a checkpoint */
 };
 
-/* Metadata buffers written together and then waited for. */
+/*
+ * Metadata buffers written together and then waited for, at most
+ * MSNAP_BH_BATCH at a time: a checkpoint of any size pins a bounded
+ * number of buffers and never needs a large allocation.
+ */
+#define MSNAP_BH_BATCH		256
+
 struct msnap_bh_batch {
-	struct buffer_head	**bhs;
+	struct buffer_head	**bhs;	/* MSNAP_BH_BATCH, or NULL */
 	unsigned int		nr;
-	unsigned int		cap;
+	int			err;	/* first write error */
 };
 
 /*
@@ -276,6 +282,7 @@ static inline bool msnap_crc_ok(void *block, __le32 *crc)
 struct msnap_record {
 	struct page	**pages;	/* one per log block */
 	unsigned int	nr;		/* blocks started */
+	unsigned int	alloced;	/* zeroed pages in pages[], >= nr */
 	unsigned int	cap;
 	unsigned int	used;		/* payload bytes in the last block */
 	unsigned int	entries;	/* entries in the last block */
@@ -293,10 +300,15 @@ struct msnap_io {
 	u64			rec_end_ns;
 };
 
-/* The pages of one commit, snapshotted into bounce pages. */
+/*
+ * The pages of one commit, snapshotted into bounce pages.  Everything it
+ * needs is allocated before a page leaves its dirty set, so that a
+ * failed allocation leaves every page dirty and the filesystem usable.
+ */
 struct msnap_snap {
 	unsigned int	nr;		/* pages snapshotted */
 	unsigned int	cap;		/* pages counted dirty */
+	unsigned int	nbounce;	/* bounce pages taken, nr..cap spare */
 	u64		*ino;
 	pgoff_t		*index;
 	struct page	**bounce;
@@ -400,6 +412,7 @@ int msnap_bh_wait(struct msnap_bh_batch *batch);
 struct buffer_head *msnap_bh_new(struct super_block *sb, u64 block);
 int msnap_record_init(struct msnap_sb_info *sbi, struct msnap_record *rec);
 void msnap_record_free(struct msnap_record *rec);
+int msnap_record_reserve(struct msnap_record *rec, unsigned int blocks);
 void *msnap_record_add(struct msnap_record *rec, enum msnap_entry_type type,
 		       u64 ino, size_t len);
 int msnap_record_write(struct super_block *sb, struct msnap_record *rec,

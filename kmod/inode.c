@@ -458,6 +458,9 @@ out:
  * Change the size: unmap what lies beyond, and zero the partial page at
  * the lower of the two sizes, in the page cache and in its persisted
  * copy, so that bytes past a cut never come back, even after a crash.
+ * A file unlinked while open has nothing on disk any more: its change
+ * stays in memory (no log entry, no block written), since recovery
+ * would find an entry for a file that does not exist.
  */
 static int msnap_resize(struct inode *inode, loff_t size)
 {
@@ -475,7 +478,7 @@ static int msnap_resize(struct inode *inode, loff_t size)
 	xa_for_each_start(&mi->dirty, index, entry, first)
 		xa_erase(&mi->dirty, index);
 	err = msnap_map_truncate(inode, first);
-	if (err)
+	if (err || mi->unlinked)
 		return err;
 	mi->disk_size = size;
 	err = msnap_ns_log(MSNAP_SB(inode->i_sb), MSNAP_ENTRY_TRUNCATE, inode);
@@ -506,7 +509,8 @@ static int msnap_setattr(msnap_idmap_t *idmap, struct dentry *dentry,
 	if (!err) {
 		setattr_copy(idmap, inode, iattr);
 		msnap_mark_ckpt(inode);
-		if (!S_ISDIR(inode->i_mode))
+		/* An unlinked file's attributes stay in memory (see above). */
+		if (!S_ISDIR(inode->i_mode) && !MSNAP_I(inode)->unlinked)
 			err = msnap_ns_log(sbi, MSNAP_ENTRY_INODE, inode);
 	}
 	mutex_unlock(&sbi->commit_mutex);

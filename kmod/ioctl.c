@@ -253,7 +253,9 @@ static int msnap_ioc_addr(struct file *file, void __user *uarg, bool set)
 		mi->flags = a.addr ? mi->flags | MSNAP_INODE_HAS_ADDR :
 			    mi->flags & ~MSNAP_INODE_HAS_ADDR;
 		msnap_mark_ckpt(inode);
-		err = msnap_ns_log(sbi, MSNAP_ENTRY_INODE, inode);
+		/* Unlinked while open: in memory only, like its other changes. */
+		if (!mi->unlinked)
+			err = msnap_ns_log(sbi, MSNAP_ENTRY_INODE, inode);
 	}
 	mutex_unlock(&sbi->commit_mutex);
 	return err;

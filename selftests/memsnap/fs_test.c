@@ -175,16 +175,12 @@ static char *slurp(const char *path, size_t *len)
 	return buf;
 }
 
-/*
- * Whether @path holds exactly @len bytes: pattern @seed up to @pat_len,
- * zeroes after.  Logs the first difference.
- */
-static bool holds(const char *path, unsigned int seed, size_t pat_len,
-		  size_t len)
+/* Whether @buf (@n bytes, from @path) is what holds() expects. */
+static bool holds_buf(const char *path, const char *buf, size_t n,
+		      unsigned int seed, size_t pat_len, size_t len)
 {
-	size_t n, i;
-	char *buf = slurp(path, &n);
 	bool ok = buf && n == len;
+	size_t i;
 
 	if (!buf || n != len)
 		fprintf(stderr, "# %s: %s, size %zu, expected %zu\n", path,
@@ -198,6 +194,32 @@ static bool holds(const char *path, unsigned int seed, size_t pat_len,
 			ok = false;
 		}
 	}
+	return ok;
+}
+
+/*
+ * Whether @path holds exactly @len bytes: pattern @seed up to @pat_len,
+ * zeroes after.  Logs the first difference.
+ */
+static bool holds(const char *path, unsigned int seed, size_t pat_len,
+		  size_t len)
+{
+	size_t n;
+	char *buf = slurp(path, &n);
+	bool ok = holds_buf(path, buf, n, seed, pat_len, len);
+
+	free(buf);
+	return ok;
+}
+
+/* The same for the open file @fd (which may have no name any more). */
+static bool fd_holds(int fd, unsigned int seed, size_t pat_len, size_t len)
+{
+	char *buf = malloc(len + 1);
+	ssize_t n = buf ? pread(fd, buf, len + 1, 0) : -1;
+	bool ok = holds_buf("<fd>", n < 0 ? NULL : buf, n < 0 ? 0 : n, seed,
+			    pat_len, len);
+
 	free(buf);
 	return ok;
 }
@@ -1100,6 +1122,169 @@ TEST_F(crash, stale_record_after_recovery)
 	ASSERT_EQ(0, img_mount(&c, self->aux, NULL));
 	EXPECT_TRUE(holds(CP(self->aux, "f"), 3, PG, 2 * PG));
 	EXPECT_EQ(0, crash_done(self, &c));
+}
+
+/*
+ * Changes to a file unlinked while open stay in memory (review #2): none
+ * may reach the log, where recovery would find an entry for a file that
+ * does not exist and refuse to mount.  Each change is made on its own
+ * unlinked file, the namespace committed with a directory fsync (and the
+ * file's own persist where there is one), then the crash image must pass
+ * fsck, mount and not have the file; a syncfs (checkpoint) between two
+ * changes keeps each image to one change.  The open file must still see
+ * its change.
+ */
+enum unl_change {
+	UNL_GROW, UNL_SHRINK, UNL_CHMOD, UNL_CHOWN, UNL_UTIMES, UNL_SET_ADDR,
+	UNL_WRITE_FSYNC, UNL_MMAP_PERSIST, UNL_NR
+};
+
+static const char *const unl_names[UNL_NR] = {
+	"ftruncate up", "ftruncate down", "fchmod", "fchown", "futimens",
+	"SET_ADDR", "write+fsync", "mmap store+persist",
+};
+
+/* Make change @c to the unlinked file @fd (3 pages of pattern 1). */
+static int unl_change(int fd, enum unl_change c)
+{
+	struct timespec ts[2] = { { 1000000000, 1 }, { 1234567890, 2 } };
+	struct msnap_addr_args aa = { .size = sizeof(aa), .addr = 1ULL << 44 };
+	struct msnap_persist_args pa = { .size = sizeof(pa) };
+	unsigned char buf[2 * PG], *m;
+	int err = 0;
+
+	switch (c) {
+	case UNL_GROW:
+		return ftruncate(fd, 1 << 20) ? -errno : 0;
+	case UNL_SHRINK:
+		/* Inside a persisted page: its tail would be rewritten. */
+		return ftruncate(fd, PG + 100) ? -errno : 0;
+	case UNL_CHMOD:
+		return fchmod(fd, 0600) ? -errno : 0;
+	case UNL_CHOWN:
+		return fchown(fd, 1234, 5678) ? -errno : 0;
+	case UNL_UTIMES:
+		return futimens(fd, ts) ? -errno : 0;
+	case UNL_SET_ADDR:
+		return ioctl(fd, MSNAP_IOC_SET_ADDR, &aa) ? -errno : 0;
+	case UNL_WRITE_FSYNC:
+		/* Over a page and past the end. */
+		fill(buf, sizeof(buf), 2, 2 * PG);
+		if (pwrite(fd, buf, sizeof(buf), 2 * PG) != sizeof(buf))
+			return -EIO;
+		return fsync(fd) ? -errno : 0;
+	case UNL_MMAP_PERSIST:
+		m = mmap(NULL, 3 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			 0);
+		if (m == MAP_FAILED)
+			return -errno;
+		fill(m + PG, PG, 2, PG);
+		pa.addr = (uintptr_t)m;
+		pa.len = 3 * PG;
+		if (ioctl(fd, MSNAP_IOC_PERSIST, &pa))
+			err = -errno;
+		munmap(m, 3 * PG);
+		return err;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* Whether the open file @fd shows change @c. */
+static bool unl_changed(int fd, enum unl_change c)
+{
+	unsigned char want[PG], got[PG];
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return false;
+	switch (c) {
+	case UNL_GROW:
+		return fd_holds(fd, 1, 3 * PG, 1 << 20);
+	case UNL_SHRINK:
+		return fd_holds(fd, 1, PG + 100, PG + 100);
+	case UNL_CHMOD:
+		return (st.st_mode & 07777) == 0600;
+	case UNL_CHOWN:
+		return st.st_uid == 1234 && st.st_gid == 5678;
+	case UNL_UTIMES:
+		return st.st_mtim.tv_sec == 1234567890 &&
+		       st.st_mtim.tv_nsec == 2;
+	case UNL_SET_ADDR:
+		return true;	/* GET_ADDR is checked by the caller */
+	case UNL_WRITE_FSYNC:
+		fill(want, PG, 2, 3 * PG);
+		return st.st_size == 4 * PG &&
+		       pread(fd, got, PG, 3 * PG) == PG &&
+		       !memcmp(got, want, PG);
+	case UNL_MMAP_PERSIST:
+		fill(want, PG, 2, PG);
+		return st.st_size == 3 * PG &&
+		       pread(fd, got, PG, PG) == PG && !memcmp(got, want, PG);
+	default:
+		return false;
+	}
+}
+
+TEST_F(crash, unlinked_open_file_stays_in_memory)
+{
+	struct msnap_addr_args aa = { .size = sizeof(aa) };
+	char name[16], names[256];
+	int fd, dfd, rc, i;
+	struct img c;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	dfd = open(self->mnt, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+	for (i = 0; i < UNL_NR; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		/* Persisted pages, then committed unlinked. */
+		ASSERT_EQ(0, put(CP(self->mnt, name), 1, 0, 3 * PG, true));
+		fd = open(CP(self->mnt, name), O_RDWR);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, unlink(CP(self->mnt, name)));
+		ASSERT_EQ(0, fsync(dfd));
+
+		EXPECT_EQ(0, unl_change(fd, i)) {
+			TH_LOG("%s on an unlinked file: %s", unl_names[i],
+			       strerror(errno));
+		}
+		EXPECT_TRUE(unl_changed(fd, i)) {
+			TH_LOG("%s: not seen through the open file",
+			       unl_names[i]);
+		}
+		if (i == UNL_SET_ADDR) {
+			EXPECT_EQ(0, ioctl(fd, MSNAP_IOC_GET_ADDR, &aa));
+			EXPECT_EQ(1ULL << 44, aa.addr);
+		}
+		/* Whatever the change queued is committed now. */
+		ASSERT_EQ(0, fsync(dfd));
+
+		ASSERT_EQ(0, crash_copy(&self->live, &c, "crash1"));
+		EXPECT_EQ(0, fsck(c.dev)) {
+			TH_LOG("%s: fsck of the crash image", unl_names[i]);
+		}
+		rc = mount(c.dev, self->aux, FSTYPE, 0, NULL) ? errno : 0;
+		EXPECT_EQ(0, rc) {
+			TH_LOG("%s: mounting the crash image: %s",
+			       unl_names[i], strerror(rc));
+		}
+		if (!rc) {
+			list_dir(self->aux, names, sizeof(names));
+			EXPECT_STREQ("", names);
+		}
+		EXPECT_EQ(0, crash_done(self, &c));
+		close(fd);
+		/* A checkpoint: the next image holds the next change only. */
+		ASSERT_EQ(0, syncfs(dfd));
+	}
+	close(dfd);
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	EXPECT_EQ(0, fsck(self->live.dev));
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, NULL));
+	list_dir(self->mnt, names, sizeof(names));
+	EXPECT_STREQ("", names);
+	ASSERT_EQ(0, umount2(self->mnt, 0));
 }
 
 /* ------------------------------------------------------------------ */

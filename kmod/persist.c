@@ -397,7 +397,10 @@ int msnap_persist_inode(struct inode *inode)
  * block with the bytes past the cut zeroed, to a new block, durably now,
  * and queue its DATA entry after the TRUNCATE entry, so the cut and the
  * zeroes reach the log in the same record.  Unpersisted changes to the
- * page stay unpersisted.
+ * page stay unpersisted.  The map names a block as soon as its commit is
+ * submitted, and a read is not ordered after a write in flight: the
+ * commits in flight must be durable before the block is read, or the
+ * copy would take what the block held before (another file's old data).
  */
 int msnap_zero_persisted_tail(struct inode *inode, loff_t cut)
 {
@@ -415,6 +418,9 @@ int msnap_zero_persisted_tail(struct inode *inode, loff_t cut)
 		return 0;
 	err = msnap_map_lookup(inode, index, &old);
 	if (err || !old)
+		return err;
+	err = msnap_commit_wait(sbi, sbi->next_seq - 1, false);
+	if (err)
 		return err;
 	page = alloc_page(GFP_NOFS);
 	if (!page)

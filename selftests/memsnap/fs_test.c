@@ -23,6 +23,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
@@ -877,6 +878,7 @@ FIXTURE(crash) {
 	char path[4][PATH_MAX];
 	int pi;
 	struct img live;
+	char dm[32];	/* a device-mapper device over live, to remove */
 };
 
 #define CP(dir, name)	crash_path(self, (dir), (name))
@@ -889,10 +891,51 @@ static const char *crash_path(FIXTURE_DATA(crash) *self, const char *dir,
 	return p;
 }
 
+/* Run a shell command line quietly; its exit status, or -1. */
+static int sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	strncat(cmd, " >/dev/null 2>&1", sizeof(cmd) - strlen(cmd) - 1);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/*
+ * Put dm-delay device @name over @im's device, every write (and flush)
+ * held back @ms milliseconds, reads not; its path in @path.  0, or -1
+ * when the guest has no dmsetup or no delay target.
+ */
+static int dm_delay_create(struct img *im, const char *name, int ms,
+			   char *path, size_t cap)
+{
+	struct stat st;
+
+	if (stat(im->file, &st))
+		return -1;
+	if (sh("dmsetup create %s --table '0 %lld delay %s 0 0 %s 0 %d'",
+	       name, (long long)st.st_size / 512, im->dev, im->dev, ms) ||
+	    sh("dmsetup mknodes %s", name))
+		return -1;
+	snprintf(path, cap, "/dev/mapper/%s", name);
+	return 0;
+}
+
+static void dm_remove(const char *name)
+{
+	sh("dmsetup remove %s", name);
+}
+
 FIXTURE_SETUP(crash)
 {
 	self->ready = false;
 	self->live.fd = -1;
+	self->dm[0] = '\0';
 	if (geteuid() != 0)
 		SKIP(return, "needs root (tools/vm/run runs as root)");
 	if (!tools_dir())
@@ -919,6 +962,8 @@ FIXTURE_TEARDOWN(crash)
 	umount2(self->mnt, 0);
 	rmdir(self->aux);
 	rmdir(self->mnt);
+	if (self->dm[0])
+		dm_remove(self->dm);
 	if (self->live.fd >= 0)
 		EXPECT_EQ(0, fsck(self->live.dev));
 	img_destroy(&self->live);
@@ -1285,6 +1330,58 @@ TEST_F(crash, unlinked_open_file_stays_in_memory)
 	list_dir(self->mnt, names, sizeof(names));
 	EXPECT_STREQ("", names);
 	ASSERT_EQ(0, umount2(self->mnt, 0));
+}
+
+/*
+ * A truncate inside a page whose persist is still being written (review
+ * #3) must build the page's new persisted copy from the persisted bytes,
+ * not from what its block held before the write landed (another file's
+ * old data, or zeroes here).  dm-delay holds every write back, so the
+ * MSNAP_ASYNC persist is surely in flight when ftruncate cuts its last
+ * page; the crash image after the next commit must hold the persisted
+ * bytes up to the cut.  SKIP without dm-delay.
+ */
+TEST_F(crash, truncate_during_async_persist)
+{
+	struct msnap_persist_args pa = { .size = sizeof(pa) };
+	char dev[64];
+	unsigned char *m;
+	struct img c;
+	int fd, dfd, rc;
+
+	if (dm_delay_create(&self->live, "fs_test_delay", 1000, dev,
+			    sizeof(dev)))
+		SKIP(return, "no dm-delay (dmsetup, dm-delay.ko)");
+	strcpy(self->dm, "fs_test_delay");
+	ASSERT_EQ(0, mount(dev, self->mnt, FSTYPE, 0, "commit=3600"));
+	fd = open(CP(self->mnt, "f"), O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 2 * PG));
+	m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	fill(m, 2 * PG, 1, 0);
+	pa.addr = (uintptr_t)m;
+	pa.len = 2 * PG;
+	pa.flags = MSNAP_ASYNC;
+	ASSERT_EQ(0, ioctl(fd, MSNAP_IOC_PERSIST, &pa));
+	ASSERT_EQ(2, pa.pages);
+	/* At once: the writes of pages 0 and 1 are held in dm-delay. */
+	ASSERT_EQ(0, ftruncate(fd, PG + 100));
+	munmap(m, 2 * PG);
+	EXPECT_TRUE(fd_holds(fd, 1, PG + 100, PG + 100));
+	dfd = open(self->mnt, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+	ASSERT_EQ(0, fsync(dfd));
+	close(dfd);
+
+	ASSERT_EQ(0, crash_recover(self, &c, "crash1", &rc));
+	EXPECT_EQ(0, rc);
+	EXPECT_TRUE(holds(CP(self->aux, "f"), 1, PG + 100, PG + 100));
+	EXPECT_EQ(0, crash_done(self, &c));
+	close(fd);
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	dm_remove(self->dm);
+	self->dm[0] = '\0';
 }
 
 /* ------------------------------------------------------------------ */

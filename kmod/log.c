@@ -670,17 +670,26 @@ int msnap_ns_log_data(struct msnap_sb_info *sbi, u64 ino, pgoff_t index,
  * half a record already, commit it, so that the operation's entries (at
  * most a few) land in one record and stay atomic.
  */
-int msnap_ns_room(struct msnap_sb_info *sbi)
+/*
+ * Before a namespace operation: room for its entries in the queue, and
+ * for what it may add to the next checkpoint (beyond the reserve unless
+ * it deletes: !@reserve).
+ */
+int msnap_ns_room(struct msnap_sb_info *sbi, bool reserve)
 {
 	size_t max = (sbi->log_blocks / MSNAP_RECORD_MAX_DIV) *
 		     MSNAP_LOG_PAYLOAD / 2;
+	int err;
 
 	lockdep_assert_held(&sbi->commit_mutex);
 	if (sbi->error)
 		return -EIO;
-	if (sbi->ns_len < max)
-		return 0;
-	return msnap_commit_ns(sbi->sb);
+	if (sbi->ns_len >= max) {
+		err = msnap_commit_ns(sbi->sb);
+		if (err)
+			return err;
+	}
+	return msnap_meta_room(sbi->sb, MSNAP_META_OP, reserve);
 }
 
 /* Move the queued namespace entries into @rec, first. */

@@ -151,6 +151,14 @@ struct msnap_sb_info {
 	u32			inode_height;
 	struct xarray		ino_changes;	/* ino -> inode block, 0: gone */
 	struct list_head	ckpt_list;	/* inodes changed since ckpt */
+	/*
+	 * Space the next checkpoint may allocate (checkpoint.c): the sum of
+	 * the meta_need of the inodes on ckpt_list, and how many inodes the
+	 * inode tree changes for.  Admission (msnap_meta_room(), persists)
+	 * keeps the free blocks above it plus the reserve.
+	 */
+	u64			meta_files;
+	u64			ckpt_inodes;
 	struct list_head	live_list;	/* files in the namespace */
 	int			error;		/* first IO error; then read-only */
 
@@ -217,6 +225,14 @@ struct msnap_inode_info {
 	/* Pages written since the last persist: index -> writer's pid. */
 	struct xarray		dirty;
 	u64			nblocks;	/* mapped pages; commit_mutex */
+	/*
+	 * Since the checkpoint, commit_mutex: keys added to the overlay, one
+	 * past the largest, and this inode's share of sbi->meta_files (its
+	 * inode block and the page-map nodes the checkpoint may write).
+	 */
+	u64			ckpt_pages;
+	u64			ckpt_keys;
+	u64			meta_need;
 	u64			disk_size;	/* persisted size; commit_mutex */
 	u64			preferred_addr;
 	u32			flags;		/* MSNAP_INODE_* */
@@ -371,6 +387,7 @@ int msnap_zero_tail(struct inode *inode, loff_t from);
 extern const struct address_space_operations msnap_aops;
 
 /* tree.c */
+u64 msnap_slot_span(u32 level);
 int msnap_tree_lookup(struct super_block *sb, u64 root, u32 height,
 		      u64 owner, u64 key, u64 *val);
 typedef int (*msnap_tree_fn)(struct super_block *sb, u64 key, u64 val,
@@ -421,7 +438,7 @@ void msnap_record_done(struct msnap_sb_info *sbi, struct msnap_record *rec);
 unsigned int msnap_record_blocks(struct msnap_record *rec);
 int msnap_ns_log(struct msnap_sb_info *sbi, enum msnap_entry_type type,
 		 struct inode *inode);
-int msnap_ns_room(struct msnap_sb_info *sbi);
+int msnap_ns_room(struct msnap_sb_info *sbi, bool reserve);
 int msnap_ns_log_data(struct msnap_sb_info *sbi, u64 ino, pgoff_t index,
 		      u64 block, u32 crc);
 int msnap_ns_drain(struct msnap_sb_info *sbi, struct msnap_record *rec);
@@ -490,6 +507,13 @@ void msnap_debugfs_exit(void);
 
 /* checkpoint.c */
 int msnap_checkpoint(struct super_block *sb);
+/* Metadata blocks one namespace operation may add to the next checkpoint. */
+#define MSNAP_META_OP		(2 * (MSNAP_TREE_MAX_HEIGHT + 1))
+u64 msnap_tree_need(u64 changed, u64 keys);
+u64 msnap_file_need(struct msnap_inode_info *mi, u64 pages, u64 keys);
+void msnap_meta_update(struct inode *inode);
+u64 msnap_meta_need(struct msnap_sb_info *sbi);
+int msnap_meta_room(struct super_block *sb, u64 blocks, bool reserve);
 
 /* recovery.c */
 int msnap_load(struct super_block *sb);

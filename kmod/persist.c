@@ -164,18 +164,43 @@ static u64 msnap_record_estimate(struct msnap_sb_info *sbi, u64 pages,
 	       div64_u64(pages + per - 1, per);
 }
 
-/* Free blocks for @n pages, beyond the reserve. */
-static bool msnap_blocks_fit(struct msnap_sb_info *sbi, unsigned int n)
+/*
+ * Free blocks for @n pages and for what the next checkpoint may then
+ * need (each target's inode block and page-map nodes with @n more keys),
+ * beyond the reserve.
+ */
+static bool msnap_blocks_fit(struct msnap_sb_info *sbi, struct msnap_target *t,
+			     unsigned int nt, unsigned int n)
 {
-	return msnap_free_blocks(sbi) >= n + msnap_reserved_blocks(sbi);
+	u64 files = sbi->meta_files, inodes = sbi->ckpt_inodes, keys, need;
+	struct msnap_inode_info *mi;
+	unsigned int i;
+
+	for (i = 0; i < nt; i++) {
+		if (msnap_target_skip(&t[i]) ||
+		    (i && t[i - 1].inode == t[i].inode))
+			continue;
+		mi = MSNAP_I(t[i].inode);
+		keys = max_t(u64, mi->ckpt_keys,
+			     DIV_ROUND_UP_ULL(i_size_read(t[i].inode), PAGE_SIZE));
+		need = msnap_file_need(mi, mi->ckpt_pages + n, keys);
+		if (list_empty(&mi->ckpt_entry)) {
+			files += need;
+			inodes++;
+		} else {
+			files += need - mi->meta_need;
+		}
+	}
+	need = files + msnap_tree_need(inodes, READ_ONCE(sbi->next_ino));
+	return msnap_free_blocks(sbi) >= n + need + msnap_reserved_blocks(sbi);
 }
 
 /*
  * Room in the log and free blocks for @n pages, checkpointing for them
  * (with MSNAP_NOWAIT, -EAGAIN where a checkpoint is needed).
  */
-static int msnap_persist_room(struct super_block *sb, unsigned int n,
-			      unsigned int nt, u64 flags)
+static int msnap_persist_room(struct super_block *sb, struct msnap_target *t,
+			      unsigned int nt, unsigned int n, u64 flags)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	u64 need = msnap_record_estimate(sbi, n, nt);
@@ -184,20 +209,20 @@ static int msnap_persist_room(struct super_block *sb, unsigned int n,
 	if (need > sbi->log_blocks / MSNAP_RECORD_MAX_DIV)
 		return -ENOSPC;
 	if (sbi->log_renewed && msnap_log_fits(sbi, need) &&
-	    msnap_blocks_fit(sbi, n))
+	    msnap_blocks_fit(sbi, t, nt, n))
 		return 0;
 	if (flags & MSNAP_NOWAIT)
 		return -EAGAIN;
 	err = msnap_log_make_room(sb, need);
 	if (err)
 		return err;
-	if (msnap_blocks_fit(sbi, n))
+	if (msnap_blocks_fit(sbi, t, nt, n))
 		return 0;
 	/* Blocks released since the last checkpoint come back with one. */
 	err = msnap_checkpoint(sb);
 	if (err)
 		return err;
-	return msnap_blocks_fit(sbi, n) ? 0 : -ENOSPC;
+	return msnap_blocks_fit(sbi, t, nt, n) ? 0 : -ENOSPC;
 }
 
 static int msnap_build_record(struct msnap_sb_info *sbi,
@@ -281,7 +306,7 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 	 * Everything the commit allocates, before any page leaves its dirty
 	 * set: a failure here changes nothing (the caller frees @c).
 	 */
-	err = msnap_persist_room(sb, n, nt, flags);
+	err = msnap_persist_room(sb, t, nt, n, flags);
 	if (!err)
 		err = msnap_snap_alloc(sbi, s, n);
 	if (!err)

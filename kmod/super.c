@@ -90,7 +90,9 @@ static int msnap_statfs(struct dentry *dentry, struct kstatfs *buf)
 {
 	struct super_block *sb = dentry->d_sb;
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
-	u64 free = msnap_free_blocks(sbi), keep = msnap_reserved_blocks(sbi);
+	u64 free = msnap_free_blocks(sbi);
+	/* What the next checkpoint may need is not available either. */
+	u64 keep = msnap_reserved_blocks(sbi) + msnap_meta_need(sbi);
 	u64 id[2];
 
 	buf->f_type = MEMSNAP_SUPER_MAGIC;

@@ -33,7 +33,7 @@ BUFFER_FNS(msnap_verified, msnap_verified)
 #define MSNAP_VIRTUAL_NODE	(~0ULL)
 
 /* Keys covered by one slot of a node at @level: MSNAP_NODE_SLOTS^level. */
-static u64 msnap_slot_span(u32 level)
+u64 msnap_slot_span(u32 level)
 {
 	u64 span = 1;
 

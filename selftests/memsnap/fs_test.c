@@ -1450,6 +1450,111 @@ TEST_F_TIMEOUT(crash, enospc, 240)
 	EXPECT_EQ(NULL, strstr(names, "f00"));
 }
 
+/*
+ * Metadata space (review #4): each file costs an inode block and a share
+ * of the inode tree at the next checkpoint, a sparse persist one page-map
+ * leaf per page.  Creating files, or persisting scattered pages, on a
+ * filesystem with no room for that metadata must fail with ENOSPC: never
+ * a checkpoint that fails and stops the filesystem.  Deleting files then
+ * gives the space back, and the image stays clean.
+ */
+TEST_F_TIMEOUT(crash, enospc_for_metadata, 600)
+{
+	char name[32];
+	int dfd, fd, i, n, err = 0;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	dfd = open(self->mnt, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+	for (n = 0; n < 40000 && !err; n++) {
+		snprintf(name, sizeof(name), "m%05d", n);
+		fd = open(CP(self->mnt, name), O_RDWR | O_CREAT, 0644);
+		if (fd < 0)
+			err = errno;
+		else
+			close(fd);
+		/* A checkpoint now and then, as the log or syncfs would. */
+		if (!err && n % 4096 == 4095 && syncfs(dfd))
+			err = errno;
+	}
+	ASSERT_EQ(ENOSPC, err) {
+		TH_LOG("file %d: %s", n, strerror(err));
+	}
+	fd = dfd;
+	EXPECT_EQ(0, syncfs(fd)) {
+		TH_LOG("syncfs after %d files: %s", n, strerror(errno));
+	}
+	/* Deleting gives the space back. */
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "m%05d", i);
+		ASSERT_EQ(0, unlink(CP(self->mnt, name)));
+	}
+	EXPECT_EQ(0, syncfs(fd));
+	close(fd);
+	ASSERT_EQ(0, put(CP(self->mnt, "after"), 7, 0, PG, true));
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	EXPECT_EQ(0, fsck(self->live.dev));
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, NULL));
+	EXPECT_TRUE(holds(CP(self->mnt, "after"), 7, PG, PG));
+	EXPECT_TRUE(exists(CP(self->mnt, "m00200")));
+	EXPECT_FALSE(exists(CP(self->mnt, "m00000")));
+}
+
+/* Scattered pages on a nearly full filesystem: one leaf each. */
+TEST_F_TIMEOUT(crash, enospc_for_scattered_pages, 600)
+{
+	const size_t stride = 504 * PG, n = 2000;
+	char *m = MAP_FAILED;
+	int fd, filler, err = 0;
+	size_t i, done = 0;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	/* Fill the data area with one file, 1 MiB at a time, until ENOSPC. */
+	filler = open(CP(self->mnt, "filler"), O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, filler);
+	for (i = 0; i < 128 && !err; i++) {
+		ASSERT_EQ(0, put(CP(self->mnt, "filler"), 1, i << 20, 1 << 20, false));
+		if (fsync(filler))
+			err = errno;
+	}
+	ASSERT_EQ(ENOSPC, err);
+	/* Make room for the data of the scattered pages, not their leaves. */
+	ASSERT_EQ(0, ftruncate(filler, (off_t)(i - 12) << 20));
+	ASSERT_EQ(0, fsync(filler));
+	ASSERT_EQ(0, syncfs(filler));
+	fd = open(CP(self->mnt, "sparse"), O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, n * stride));
+	m = mmap(NULL, n * stride, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	/* Persist in steps of 100 pages until one does not fit. */
+	for (err = 0; done < n && !err; done += 100) {
+		for (i = done; i < done + 100; i++)
+			m[i * stride] = 1;
+		struct msnap_persist_args pa = {
+			.size = sizeof(pa),
+			.addr = (uintptr_t)(m + done * stride),
+			.len = 100 * stride,
+		};
+
+		err = ioctl(fd, MSNAP_IOC_PERSIST, &pa) ? -errno : 0;
+	}
+	EXPECT_EQ(-ENOSPC, err);
+	/* The filesystem is fine: a checkpoint, then deleting frees space. */
+	EXPECT_EQ(0, syncfs(fd)) {
+		TH_LOG("syncfs after %zu pages: %s", done, strerror(errno));
+	}
+	munmap(m, n * stride);
+	close(fd);
+	close(filler);
+	ASSERT_EQ(0, unlink(CP(self->mnt, "filler")));
+	ASSERT_EQ(0, put(CP(self->mnt, "after"), 7, 0, 1 << 20, true));
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	EXPECT_EQ(0, fsck(self->live.dev));
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, NULL));
+	EXPECT_TRUE(holds(CP(self->mnt, "after"), 7, 1 << 20, 1 << 20));
+}
+
 /* ------------------------------------------------------------------ */
 /* Permissions                                                         */
 

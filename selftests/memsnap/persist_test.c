@@ -803,6 +803,132 @@ TEST_F_TIMEOUT(dm, umount_after_an_io_error_waits_for_commits_in_flight, 120)
 	}
 }
 
+#define FAILSLAB	"/sys/kernel/debug/failslab/"
+
+/* Write @val to the failslab knob @knob; 0 or -errno. */
+static int failslab_set(const char *knob, const char *val)
+{
+	char path[128];
+	int fd, n;
+
+	snprintf(path, sizeof(path), FAILSLAB "%s", knob);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+/*
+ * The text range of memsnap's function @name (up to the next memsnap
+ * symbol), from /proc/kallsyms; 0 or -errno.
+ */
+static int module_function_range(const char *name, unsigned long long *start,
+				 unsigned long long *end)
+{
+	char line[256], sym[128], mod[64], type;
+	unsigned long long addr;
+	FILE *f = fopen("/proc/kallsyms", "re");
+	int pass;
+
+	if (!f)
+		return -errno;
+	*start = 0;
+	*end = ~0ULL;
+	for (pass = 0; pass < 2; pass++) {
+		rewind(f);
+		while (fgets(line, sizeof(line), f)) {
+			if (sscanf(line, "%llx %c %127s %63s", &addr, &type, sym,
+				   mod) != 4 || strcmp(mod, "[memsnap]") || !addr)
+				continue;
+			if (!pass && !strcmp(sym, name))
+				*start = addr;
+			else if (pass && *start && addr > *start && addr < *end)
+				*end = addr;
+		}
+	}
+	fclose(f);
+	return *start && *end != ~0ULL ? 0 : -ENOENT;
+}
+
+/* Every allocation made through msnap_commit_alloc() fails, or none. */
+static int fail_commit_alloc(int on)
+{
+	unsigned long long start, end;
+	char buf[32];
+	int err;
+
+	if (!on)
+		return failslab_set("probability", "0");
+	err = module_function_range("msnap_commit_alloc", &start, &end);
+	if (err)
+		return err;
+	snprintf(buf, sizeof(buf), "%#llx", start);
+	err = failslab_set("require-start", buf);
+	snprintf(buf, sizeof(buf), "%#llx", end);
+	if (!err)
+		err = failslab_set("require-end", buf);
+	if (!err)
+		err = failslab_set("ignore-gfp-wait", "N");
+	if (!err)
+		err = failslab_set("task-filter", "N");
+	if (!err)
+		err = failslab_set("interval", "1");
+	if (!err)
+		err = failslab_set("times", "-1");
+	if (!err)
+		err = failslab_set("verbose", "1");
+	if (!err)
+		err = failslab_set("probability", "100");
+	return err;
+}
+
+/*
+ * Unmount when the namespace commit fails with ENOMEM (the sync then
+ * skipped the checkpoint, and its drain), with a commit in flight: the
+ * unmount must wait for it all the same.  Needs fault injection
+ * (failslab with a stack-trace filter: the debug kernel has it).
+ */
+TEST_F_TIMEOUT(dm, umount_after_enomem_in_commit_ns_waits_for_commits_in_flight,
+	       120)
+{
+	unsigned long long start, end;
+	int st = -1, ret;
+	__u64 pages = 0;
+	pid_t child;
+
+	if (access(FAILSLAB "require-start", W_OK))
+		SKIP(return, "no failslab with a stack-trace filter (fault injection: the debug kernel)");
+	ret = module_function_range("msnap_commit_alloc", &start, &end);
+	if (ret)
+		SKIP(return, "msnap_commit_alloc not in /proc/kallsyms (%d)", ret);
+	fill(self->p, 0x11);
+	ASSERT_EQ(0, dm_hold(self));
+	ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, PG, MSNAP_ASYNC,
+				       NULL, &pages));
+	ASSERT_EQ(1, pages);
+	/* A namespace entry, for the unmount's commit_ns. */
+	ASSERT_EQ(0, fchmod(self->fd, 0600));
+	munmap(self->p, self->size);
+	self->p = MAP_FAILED;
+	close(self->fd);
+	self->fd = -1;
+	ASSERT_EQ(0, fail_commit_alloc(1));
+	child = fork();
+	ASSERT_LE(0, child);
+	if (!child)
+		_exit(umount2(MNT, 0) ? errno : 0);
+	sleep(2);
+	EXPECT_EQ(0, waitpid(child, &st, WNOHANG)) {
+		TH_LOG("umount returned with a commit's IO still in flight");
+	}
+	EXPECT_EQ(0, fail_commit_alloc(0));
+	ASSERT_EQ(0, dm_release(self));
+	if (waitpid(child, &st, 0) == child)
+		EXPECT_EQ(0, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
 TEST_F(fs, preferred_address_is_kept)
 {
 	struct msnap_addr_args a = { .size = sizeof(a) };

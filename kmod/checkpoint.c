@@ -178,14 +178,16 @@ int msnap_checkpoint(struct super_block *sb)
 	int err, err2;
 
 	lockdep_assert_held(&sbi->commit_mutex);
+	/*
+	 * The checkpoint must not include a commit that is not durable.
+	 * Drain even after an error: unmount frees what the completion of
+	 * a commit in flight touches.
+	 */
+	msnap_commit_drain(sbi);
 	if (sbi->error)
 		return -EIO;
 	if (sb_rdonly(sb))
 		return 0;
-	/* The checkpoint must not include a commit that is not durable. */
-	msnap_commit_drain(sbi);
-	if (sbi->error)
-		return -EIO;
 	/* Nothing since the last one: keep the superblocks as they are. */
 	if (sbi->log_renewed && !sbi->log_used && !sbi->ns_len &&
 	    list_empty(&sbi->ckpt_list) && xa_empty(&sbi->ino_changes) &&

@@ -432,7 +432,8 @@ void msnap_reap_work(struct work_struct *work)
  * A commit's IO ended (in the block layer's completion context): advance
  * durable_seq over the done prefix of the in-flight list, complete its
  * io_uring commands (their CQEs are posted from task work) and wake the
- * waiters at once; freeing goes to reap_work.
+ * waiters at once; freeing goes to reap_work.  Nothing here touches sbi
+ * after dropping inflight_lock.
  */
 static void msnap_commit_end_io(struct msnap_io *io)
 {
@@ -471,9 +472,14 @@ static void msnap_commit_end_io(struct msnap_io *io)
 					  head->submit_ns);
 		list_move_tail(&head->entry, &sbi->finished);
 	}
-	spin_unlock_irqrestore(&sbi->inflight_lock, flags);
+	/*
+	 * Still under the lock: once msnap_commit_drain() has seen the list
+	 * empty, no completion touches sbi again, and the reap work it
+	 * flushes is queued.
+	 */
 	wake_up_all(&sbi->durable_wq);
 	queue_work(sbi->wq, &sbi->reap_work);
+	spin_unlock_irqrestore(&sbi->inflight_lock, flags);
 }
 
 /*
@@ -531,7 +537,11 @@ int msnap_commit_wait(struct msnap_sb_info *sbi, u64 seq, bool intr)
 	return READ_ONCE(sbi->durable_seq) >= seq ? 0 : -EIO;
 }
 
-/* Wait for every submitted commit to finish (checkpoint, abort). */
+/*
+ * Wait for every submitted commit to finish and be freed (checkpoint,
+ * abort, unmount), whether its IO failed or not.  After it returns, and
+ * until the next submission, no commit completion runs or touches sbi.
+ */
 void msnap_commit_drain(struct msnap_sb_info *sbi)
 {
 	wait_event(sbi->durable_wq, ({

@@ -166,6 +166,9 @@ struct msnap_sb_info {
 	 * Commits submitted and not yet durable, in sequence order.  A
 	 * commit is acknowledged only when it and every earlier one are
 	 * durable: durable_seq advances over the done prefix of inflight.
+	 * The completion wakes durable_wq and queues reap_work before it
+	 * drops inflight_lock, so that msnap_commit_drain() returns only
+	 * once no completion can touch this structure (unmount frees it).
 	 */
 	spinlock_t		inflight_lock;	/* irq-safe; guards the three below */
 	struct list_head	inflight;

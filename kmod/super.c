@@ -37,10 +37,14 @@ void msnap_fs_error(struct super_block *sb, int err, const char *what)
 	msnap_err(sb, "error %d while %s: refusing further changes (unmount and run fsck.memsnap)",
 		  err, what);
 	WRITE_ONCE(sbi->error_time_now, ktime_get_real_seconds());
-	/* Not from here: it sleeps, and may run under commit_mutex. */
+	/*
+	 * Not from here: it sleeps, and this may run under commit_mutex.
+	 * Not on sbi->wq either: a checkpoint flushes that one under
+	 * commit_mutex, which error_work takes.
+	 */
 	spin_lock_irqsave(&sbi->error_lock, flags);
 	if (sbi->mounted && !sbi->error_closed && !sb_rdonly(sb))
-		queue_work(sbi->wq, &sbi->error_work);
+		queue_work(system_long_wq, &sbi->error_work);
 	spin_unlock_irqrestore(&sbi->error_lock, flags);
 }
 

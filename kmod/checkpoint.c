@@ -57,7 +57,7 @@ u64 msnap_tree_need(u64 changed, u64 keys)
 /* @mi's inode block and page-map nodes for @pages changed keys below @keys. */
 u64 msnap_file_need(struct msnap_inode_info *mi, u64 pages, u64 keys)
 {
-	u64 span = msnap_slot_span(mi->map_height);
+	u64 span = msnap_tree_span(mi->map_height);
 
 	return 1 + msnap_tree_need(pages, max(keys, span));
 }

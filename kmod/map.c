@@ -32,6 +32,30 @@ int msnap_map_lookup(struct inode *inode, pgoff_t index, u64 *block)
 	return err;
 }
 
+static int msnap_beyond_one(struct super_block *sb, u64 key, u64 val,
+			    void *arg)
+{
+	struct inode *inode = arg;
+
+	/* 1 ends the walk: a page the overlay does not override. */
+	return !xa_load(&MSNAP_I(inode)->overlay, key);
+}
+
+/* 1 if @inode maps a page at @first or after, 0 if not, or an error. */
+int msnap_map_beyond(struct inode *inode, pgoff_t first)
+{
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	unsigned long index;
+	void *entry;
+
+	xa_for_each_start(&mi->overlay, index, entry, first)
+		if (xa_to_value(entry))
+			return 1;
+	return msnap_tree_walk(inode->i_sb, mi->map_root, mi->map_height,
+			       inode->i_ino, first, msnap_beyond_one, NULL,
+			       inode);
+}
+
 static int msnap_release(struct msnap_sb_info *sbi, u64 block, bool ondisk)
 {
 	if (ondisk)

@@ -163,6 +163,26 @@ struct msnap_sb_info {
 	int			error;		/* first IO error; then read-only */
 
 	/*
+	 * The error state kept in the superblock (MSNAP_SB_ERROR, errno,
+	 * time): found at mount or set by the first error while mounted,
+	 * written with every superblock until fsck clears it.  sb_state and
+	 * the error fields, and disk_super (a copy of the newest durable
+	 * superblock, which the error write rewrites with the state set),
+	 * change under commit_mutex.  The mount sets them from the
+	 * superblock it chose.  error_now and error_time_now are what
+	 * msnap_fs_error() saw, for error_work to write.
+	 */
+	u32			sb_state;
+	u32			error_code;
+	u64			error_time;
+	struct msnap_super	disk_super;
+	u64			error_time_now;
+	struct work_struct	error_work;
+	spinlock_t		error_lock;	/* irq-safe; error_closed */
+	bool			error_closed;	/* no error_work after put_super */
+	bool			error_recorded;	/* commit_mutex */
+
+	/*
 	 * Commits submitted and not yet durable, in sequence order.  A
 	 * commit is acknowledged only when it and every earlier one are
 	 * durable: durable_seq advances over the done prefix of inflight.
@@ -363,6 +383,7 @@ struct msnap_target {
 extern struct file_system_type memsnap_fs_type;
 void msnap_fs_error(struct super_block *sb, int err, const char *what);
 int msnap_write_super(struct super_block *sb);
+void msnap_error_work(struct work_struct *work);
 
 /* inode.c */
 extern const struct inode_operations msnap_dir_inode_operations;
@@ -390,7 +411,7 @@ int msnap_zero_tail(struct inode *inode, loff_t from);
 extern const struct address_space_operations msnap_aops;
 
 /* tree.c */
-u64 msnap_slot_span(u32 level);
+u64 msnap_tree_span(u32 level);
 int msnap_tree_lookup(struct super_block *sb, u64 root, u32 height,
 		      u64 owner, u64 key, u64 *val);
 typedef int (*msnap_tree_fn)(struct super_block *sb, u64 key, u64 val,
@@ -406,6 +427,9 @@ int msnap_tree_update_batch(struct super_block *sb, u64 owner, u64 *root,
 int msnap_alloc_init(struct msnap_sb_info *sbi);
 void msnap_alloc_destroy(struct msnap_sb_info *sbi);
 int msnap_alloc_load(struct super_block *sb, int copy);
+int msnap_alloc_ref(struct super_block *sb, u64 block, const char *what,
+		    u64 owner);
+void msnap_alloc_loaded(struct msnap_sb_info *sbi);
 int msnap_alloc_blocks(struct msnap_sb_info *sbi, u64 count, u64 *blocks,
 		       bool reserve_ok);
 int msnap_alloc_mark(struct msnap_sb_info *sbi, u64 block);
@@ -468,6 +492,7 @@ void msnap_entry_inode_fill(struct inode *inode, struct msnap_entry_inode *e);
 
 /* map.c */
 int msnap_map_lookup(struct inode *inode, pgoff_t index, u64 *block);
+int msnap_map_beyond(struct inode *inode, pgoff_t first);
 int msnap_map_set(struct inode *inode, pgoff_t index, u64 block);
 int msnap_map_truncate(struct inode *inode, pgoff_t first);
 int msnap_map_release_all(struct inode *inode, bool ondisk);

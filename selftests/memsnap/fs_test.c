@@ -1355,7 +1355,7 @@ static bool unl_changed(int fd, enum unl_change c)
 	}
 }
 
-TEST_F(crash, unlinked_open_file_stays_in_memory)
+TEST_F_TIMEOUT(crash, unlinked_open_file_stays_in_memory, 240)
 {
 	struct msnap_addr_args aa = { .size = sizeof(aa) };
 	char name[16], names[256];
@@ -1425,7 +1425,7 @@ TEST_F(crash, unlinked_open_file_stays_in_memory)
  * page; the crash image after the next commit must hold the persisted
  * bytes up to the cut.  SKIP without dm-delay.
  */
-TEST_F(crash, truncate_during_async_persist)
+TEST_F_TIMEOUT(crash, truncate_during_async_persist, 120)
 {
 	struct msnap_persist_args pa = { .size = sizeof(pa) };
 	char dev[64];

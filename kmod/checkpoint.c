@@ -119,7 +119,8 @@ static int msnap_ckpt_inode(struct super_block *sb, struct inode *inode,
 	int err;
 
 	err = msnap_tree_update_batch(sb, inode->i_ino, &mi->map_root,
-				      &mi->map_height, &mi->overlay, batch);
+				      &mi->map_height, &mi->map_seq,
+				      &mi->overlay, batch);
 	if (err)
 		return err;
 	xa_destroy(&mi->overlay);
@@ -164,8 +165,8 @@ static int msnap_ckpt_trees(struct super_block *sb,
 		list_del_init(&mi->ckpt_entry);
 	}
 	err = msnap_tree_update_batch(sb, 0, &sbi->inode_root,
-				      &sbi->inode_height, &sbi->ino_changes,
-				      batch);
+				      &sbi->inode_height, NULL,
+				      &sbi->ino_changes, batch);
 	xa_destroy(&sbi->ino_changes);
 	return err;
 }

@@ -27,6 +27,7 @@ struct inode *msnap_alloc_inode(struct super_block *sb)
 		return NULL;
 	mi->map_root = 0;
 	mi->map_height = 0;
+	seqcount_init(&mi->map_seq);
 	mi->inode_block = 0;
 	xa_init(&mi->overlay);
 	xa_init(&mi->dirty);
@@ -507,10 +508,20 @@ static int msnap_setattr(msnap_idmap_t *idmap, struct dentry *dentry,
 			    iattr->ia_size >= i_size_read(inode));
 	if (!err && (iattr->ia_valid & ATTR_SIZE) &&
 	    iattr->ia_size != i_size_read(inode)) {
-		if (iattr->ia_size > MSNAP_MAX_FILE_SIZE)
+		if (iattr->ia_size > MSNAP_MAX_FILE_SIZE) {
 			err = -EFBIG;
-		else
+		} else {
+			/*
+			 * Readahead and faults add folios under the invalidate
+			 * lock (shared) and read them through the page map:
+			 * none may be added between truncate_pagecache() and
+			 * the map's cut, or the bytes cut off would be cached
+			 * again beyond the end (and come back on a grow).
+			 */
+			filemap_invalidate_lock(inode->i_mapping);
 			err = msnap_resize(inode, iattr->ia_size);
+			filemap_invalidate_unlock(inode->i_mapping);
+		}
 	}
 	if (!err) {
 		setattr_copy(idmap, inode, iattr);

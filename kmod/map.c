@@ -11,19 +11,34 @@
 
 #include "memsnap.h"
 
+/*
+ * The block of page @index (0: a hole).  Without commit_mutex (faults,
+ * reads), a checkpoint may publish a new tree and empty the overlay at
+ * any point: the overlay, the (root, height) pair and the tree are read
+ * inside map_seq, again if a checkpoint published in between, so that a
+ * lookup never combines a root with the other tree's height, nor an
+ * emptied overlay with the old tree.
+ */
 int msnap_map_lookup(struct inode *inode, pgoff_t index, u64 *block)
 {
 	struct msnap_inode_info *mi = MSNAP_I(inode);
 	struct super_block *sb = inode->i_sb;
-	void *entry = xa_load(&mi->overlay, index);
+	unsigned int seq;
+	void *entry;
 	int err;
 
-	if (entry) {
-		*block = xa_to_value(entry);
-		return 0;
-	}
-	err = msnap_tree_lookup(sb, mi->map_root, mi->map_height,
-				inode->i_ino, index, block);
+	do {
+		seq = read_seqcount_begin(&mi->map_seq);
+		entry = xa_load(&mi->overlay, index);
+		if (entry) {
+			/* Still right once folded into the new tree. */
+			*block = xa_to_value(entry);
+			return 0;
+		}
+		err = msnap_tree_lookup(sb, READ_ONCE(mi->map_root),
+					READ_ONCE(mi->map_height),
+					inode->i_ino, index, block);
+	} while (read_seqcount_retry(&mi->map_seq, seq));
 	if (!err && *block && !msnap_is_data_block(MSNAP_SB(sb), *block)) {
 		msnap_err(sb, "inode %lu page %lu maps block %llu outside the data area",
 			  inode->i_ino, index, *block);

@@ -12,6 +12,7 @@
 #include <linux/fs.h>
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
+#include <linux/seqlock.h>
 #include <linux/spinlock.h>
 #include <linux/xarray.h>
 #include <linux/workqueue.h>
@@ -239,9 +240,15 @@ struct msnap_sb_info {
 /* Per-inode state. */
 struct msnap_inode_info {
 	struct inode		vfs_inode;
-	/* The checkpointed page map and inode block; commit_mutex. */
+	/*
+	 * The checkpointed page map and inode block; commit_mutex.  A
+	 * checkpoint publishes a new (map_root, map_height) pair inside
+	 * map_seq, then empties the overlay; lookups without commit_mutex
+	 * (faults, reads) go through map_seq (msnap_map_lookup).
+	 */
 	u64			map_root;
 	u32			map_height;
+	seqcount_t		map_seq;
 	u64			inode_block;
 	/* Page map changes since the checkpoint: index -> block, 0 hole. */
 	struct xarray		overlay;
@@ -420,7 +427,8 @@ int msnap_tree_walk(struct super_block *sb, u64 root, u32 height, u64 owner,
 		    u64 start, msnap_tree_fn fn, msnap_tree_fn node_fn,
 		    void *arg);
 int msnap_tree_update_batch(struct super_block *sb, u64 owner, u64 *root,
-			    u32 *height, struct xarray *changes,
+			    u32 *height, seqcount_t *seq,
+			    struct xarray *changes,
 			    struct msnap_bh_batch *batch);
 
 /* alloc.c */

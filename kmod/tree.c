@@ -285,10 +285,13 @@ static int msnap_cow_node(struct super_block *sb, struct msnap_cow *c,
 /*
  * Apply @changes (key -> xa_mk_value(block), 0 to remove) to the tree at
  * *@root of *@height, writing the new nodes into @batch and releasing the
- * replaced ones; the tree grows as needed.
+ * replaced ones; the tree grows as needed.  With @seq, the new pair is
+ * published inside it, for lockless readers (msnap_map_lookup); its
+ * writers are serialised by commit_mutex.
  */
 int msnap_tree_update_batch(struct super_block *sb, u64 owner, u64 *root,
-			    u32 *height, struct xarray *changes,
+			    u32 *height, seqcount_t *seq,
+			    struct xarray *changes,
 			    struct msnap_bh_batch *batch)
 {
 	struct msnap_cow c = {
@@ -316,7 +319,15 @@ int msnap_tree_update_batch(struct super_block *sb, u64 owner, u64 *root,
 			     *root, h - 1, 0, &new);
 	if (err)
 		return err;
+	if (seq) {
+		preempt_disable();	/* readers spin while it is odd */
+		write_seqcount_begin(seq);
+	}
 	*root = new;
 	*height = new ? h : 0;
+	if (seq) {
+		write_seqcount_end(seq);
+		preempt_enable();
+	}
 	return 0;
 }

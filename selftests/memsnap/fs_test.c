@@ -22,7 +22,9 @@
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,6 +36,7 @@
 #include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <linux/loop.h>
 #include <linux/memsnap.h>
 #include <time.h>
@@ -790,6 +793,163 @@ TEST_F(fs, truncate_shrink_grow_remount)
 	EXPECT_TRUE(holds(P("f"), 1, 100, grown));
 }
 
+/*
+ * Truncate racing readahead, faults and checkpoints (review #10, #11).
+ * Each round persists a pattern over TR_PAGES pages (a two-level page
+ * map), cuts the file inside page 3 and grows it back, while threads
+ * read it with readahead (pread after dropping the clean pages), fault
+ * its first pages through a mapping (dropped again and again, so every
+ * fault reads the page map while checkpoints replace the tree) and
+ * checkpoint (syncfs).  After the grow the file must read the pattern up
+ * to the cut and zeroes after it: a folio read from a block the cut was
+ * about to unmap, cached past the end, would show the old bytes again.
+ * No read may fail and no fault may get SIGBUS (the whole test would
+ * die).  A race, so it cannot fail every time on the unfixed code;
+ * FS_TEST_RACE_SECONDS (15) bounds it.
+ */
+#define TR_PAGES	520	/* past one leaf: a tree of height 2 */
+#define TR_THREADS	5	/* a faulter, a checkpointer, readers */
+
+struct tr_shared {
+	int fd;
+	atomic_bool stop;
+	atomic_int read_err;	/* errno of a failed read */
+	atomic_long reads, faults, ckpts;
+};
+
+/* Readahead over the pages a cut removes, from a random place on. */
+static void *tr_reader(void *arg)
+{
+	struct tr_shared *sh = arg;
+	const size_t chunk = 32 * PG;
+	unsigned int seed = (uintptr_t)&seed;
+	char *buf = malloc(chunk);
+	off_t off;
+	ssize_t n;
+
+	while (buf && !atomic_load(&sh->stop)) {
+		posix_fadvise(sh->fd, 4 * PG, 0, POSIX_FADV_DONTNEED);
+		for (off = (4 + rand_r(&seed) % (TR_PAGES - 4)) * PG;
+		     off < TR_PAGES * PG && !atomic_load(&sh->stop);
+		     off += chunk) {
+			n = pread(sh->fd, buf, chunk, off);
+			if (n < 0) {
+				atomic_store(&sh->read_err, errno);
+				atomic_store(&sh->stop, true);
+				break;
+			}
+			atomic_fetch_add(&sh->reads, 1);
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Pages 0..2 stay below every cut: a fault there must never fail. */
+static void *tr_faulter(void *arg)
+{
+	struct tr_shared *sh = arg;
+	volatile unsigned char *m;
+	unsigned int sum = 0;
+	int i;
+
+	m = mmap(NULL, 3 * PG, PROT_READ, MAP_SHARED, sh->fd, 0);
+	if (m == MAP_FAILED) {
+		atomic_store(&sh->read_err, errno);
+		atomic_store(&sh->stop, true);
+		return NULL;
+	}
+	while (!atomic_load(&sh->stop)) {
+		madvise((void *)m, 3 * PG, MADV_DONTNEED);
+		posix_fadvise(sh->fd, 0, 3 * PG, POSIX_FADV_DONTNEED);
+		for (i = 0; i < 3; i++)
+			sum += m[i * PG + 7];
+		atomic_fetch_add(&sh->faults, 1);
+	}
+	munmap((void *)m, 3 * PG);
+	return (void *)(uintptr_t)(sum & 1);
+}
+
+static void *tr_checkpointer(void *arg)
+{
+	struct tr_shared *sh = arg;
+
+	while (!atomic_load(&sh->stop)) {
+		if (syncfs(sh->fd)) {
+			atomic_store(&sh->read_err, errno);
+			atomic_store(&sh->stop, true);
+		}
+		atomic_fetch_add(&sh->ckpts, 1);
+		usleep(2000);
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(fs, truncate_races_reads_and_checkpoints, 300)
+{
+	const char *env = getenv("FS_TEST_RACE_SECONDS");
+	const size_t big = TR_PAGES * PG, cut = 3 * PG + 123;
+	int secs = env ? atoi(env) : 15, rounds = 0, stale = 0, err = 0, i;
+	struct tr_shared sh = { .fd = -1 };
+	const char *why = NULL;
+	char *buf = malloc(big), *want = malloc(big);
+	pthread_t th[TR_THREADS];
+	time_t end;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, want);
+	sh.fd = open(P("f"), O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, sh.fd);
+	ASSERT_EQ(0, ftruncate(sh.fd, big));
+	ASSERT_EQ(0, pthread_create(&th[0], NULL, tr_faulter, &sh));
+	ASSERT_EQ(0, pthread_create(&th[1], NULL, tr_checkpointer, &sh));
+	for (i = 2; i < TR_THREADS; i++)
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, tr_reader, &sh));
+	end = time(NULL) + secs;
+	while (!why && !stale && !atomic_load(&sh.stop) && time(NULL) < end) {
+		fill(want, big, rounds, 0);
+		if (pwrite(sh.fd, want, big, 0) != (ssize_t)big)
+			why = "pwrite";
+		else if (fsync(sh.fd))
+			why = "fsync";
+		/* The map in the tree: the cut walks it, page by page. */
+		else if (syncfs(sh.fd))
+			why = "syncfs";
+		else if (ftruncate(sh.fd, cut) || ftruncate(sh.fd, big))
+			why = "ftruncate";
+		else if (pread(sh.fd, buf, big, 0) != (ssize_t)big)
+			why = "pread";
+		err = errno;
+		memset(want + cut, 0, big - cut);
+		for (i = 0; !why && i < (int)big && !stale; i++) {
+			if (buf[i] == want[i])
+				continue;
+			TH_LOG("round %d: byte %d is 0x%02x, expected 0x%02x",
+			       rounds, i, (unsigned char)buf[i],
+			       (unsigned char)want[i]);
+			stale = 1;
+		}
+		rounds++;
+	}
+	EXPECT_EQ(NULL, why) {
+		TH_LOG("round %d: %s: %s", rounds, why, strerror(err));
+	}
+	atomic_store(&sh.stop, true);
+	for (i = 0; i < TR_THREADS; i++)
+		pthread_join(th[i], NULL);
+	EXPECT_EQ(0, stale);
+	EXPECT_EQ(0, atomic_load(&sh.read_err)) {
+		TH_LOG("a reader: %s", strerror(atomic_load(&sh.read_err)));
+	}
+	EXPECT_LT(0, rounds);
+	TH_LOG("%d rounds, %ld reads, %ld fault rounds, %ld checkpoints",
+	       rounds, atomic_load(&sh.reads), atomic_load(&sh.faults),
+	       atomic_load(&sh.ckpts));
+	close(sh.fd);
+	free(buf);
+	free(want);
+}
+
 /* ------------------------------------------------------------------ */
 /* Data: fsync persists, nothing else writes back                      */
 
@@ -1272,7 +1432,7 @@ static bool unl_changed(int fd, enum unl_change c)
 	}
 }
 
-TEST_F(crash, unlinked_open_file_stays_in_memory)
+TEST_F_TIMEOUT(crash, unlinked_open_file_stays_in_memory, 240)
 {
 	struct msnap_addr_args aa = { .size = sizeof(aa) };
 	char name[16], names[256];
@@ -1342,7 +1502,7 @@ TEST_F(crash, unlinked_open_file_stays_in_memory)
  * page; the crash image after the next commit must hold the persisted
  * bytes up to the cut.  SKIP without dm-delay.
  */
-TEST_F(crash, truncate_during_async_persist)
+TEST_F_TIMEOUT(crash, truncate_during_async_persist, 120)
 {
 	struct msnap_persist_args pa = { .size = sizeof(pa) };
 	char dev[64];

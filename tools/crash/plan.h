@@ -182,4 +182,60 @@ static inline int plan_names(uint64_t j, char names[][32])
 	return k;
 }
 
+/*
+ * Commits in flight together: persist i starts a batch when i %
+ * PLAN_BATCH_EVERY == 1; the batch is persists i.. of 2 or 3, all issued
+ * with MSNAP_ASYNC one after the other and then one MSNAP_IOC_WAIT for
+ * the last, so that their writes complete in any order (N torn, N + 1
+ * durable).  A batch stops before a persist that is preceded by the
+ * ENOSPC persist and when its pages would pass PLAN_BATCH_PAGES (the
+ * free space: blocks released by a batch come back only at the next
+ * checkpoint).  Returns the number of persists in the batch starting at
+ * i, 1 for a persist on its own (i never inside a batch: the caller
+ * steps over them).
+ */
+#define PLAN_BATCH_EVERY	3
+#define PLAN_BATCH_PAGES	1200
+
+static inline unsigned int plan_batch(uint64_t seed, uint64_t i,
+				      uint64_t count)
+{
+	static struct plan pl;
+	unsigned int n, want, pages = 0;
+
+	if (i % PLAN_BATCH_EVERY != 1)
+		return 1;
+	want = 2 + plan_mix(seed ^ (i * 0x100000001b3ULL)) % 2;
+	for (n = 0; n < want && i + n <= count; n++) {
+		if (n && (i + n) % PLAN_ENOSPC_EVERY == 0)
+			break;
+		plan_get(seed, i + n, &pl);
+		pages += pl.na + pl.nb;
+		if (n && pages > PLAN_BATCH_PAGES)
+			break;
+	}
+	return n ? n : 1;
+}
+
+/*
+ * The persists made after a recovery (the replay's recheck phase):
+ * persist t (1, 2, ...) stamps 1 to 40 scattered pages of "a" with
+ * number PLAN_NEW_BASE + t, a number no persist of the plan has, so that
+ * a page of a pre-crash commit can never pass for one of them; each is
+ * small enough for a one-block record (the size of most records), so
+ * that t new records fill exactly the log blocks of t old ones.  Before
+ * persist t the file "x<t>" is created.
+ */
+#define PLAN_NEW_BASE	(1ULL << 30)
+
+static inline void plan_new(uint64_t seed, unsigned int t, struct plan *pl)
+{
+	uint64_t r = plan_mix(seed * 1000003ULL + PLAN_NEW_BASE + t);
+
+	memset(pl, 0, sizeof(*pl));
+	pl->kind = PLAN_SINGLE_SCATTER;
+	pl->async = !(t % 2);
+	pl->na = plan_pick(r >> 8, 1 + r % 40, PLAN_A_PAGES, pl->a);
+}
+
 #endif

@@ -80,6 +80,28 @@ static unsigned long points, violations, fsck_runs, checkpoints, wraps;
 extern char **environ;
 static char fsck_out[4096];
 
+/*
+ * --save DIR --save-max M: a sample of the checked images for the
+ * recheck phase (replay_test.sh boots a guest that mounts each, persists
+ * again, and checks a crash copy and a clean remount).  Two reservoirs
+ * of M: images whose log holds a valid-looking record (the log's nonce,
+ * CRC, first block of a record) past the end of the replay, with a later
+ * sequence number, and all others; the list takes the first kind first.
+ */
+static const char *save_dir;
+static unsigned int save_max;
+static uint64_t save_rng = 777;
+struct saved {
+	char		file[64];
+	uint64_t	acked, issued, state;
+	unsigned int	ahead;		/* valid-looking records past the end */
+	unsigned int	aligned;	/* d: one at end + d with seq end + d */
+	char		where[96];
+};
+static struct saved *pool[2];
+static unsigned long pool_seen[2];
+static unsigned long images_ahead, images_aligned;
+
 /* What the marks say at the current point. */
 static int mkfs_done, started;
 static uint64_t acked, issued, max_issued;
@@ -461,6 +483,162 @@ static void violation(const char *where, const char *fmt, const char *arg,
 	putchar('\n');
 }
 
+/*
+ * Whether a whole record starts at log position pos: its blocks carry
+ * the log's tag, a good CRC, seq, their index, and every DATA block it
+ * names holds what its CRC says, so that a replay reaching it applies
+ * it.
+ */
+static bool record_at(struct msnap_fs *fs, uint64_t pos, uint64_t *seq)
+{
+	static unsigned char data[MSNAP_BLOCK_SIZE];
+	uint64_t lb = fs->g.log_blocks;
+	struct msnap_log_block b;
+	const struct msnap_log_block *x = &b;
+	const struct msnap_entry_hdr *h;
+	const struct msnap_entry_data *e;
+	uint32_t i, count = 1, off, len;
+
+	for (i = 0; i < count; i++) {
+		if (msnap_fs_read(fs, fs->g.log_start + (pos + i) % lb, &b))
+			return false;
+		if (le32(x->magic) != MSNAP_LOG_MAGIC ||
+		    !msnap_block_crc_ok(x, offsetof(struct msnap_log_block, crc)) ||
+		    le64(x->nonce) != le64(fs->sb.log_nonce) || le32(x->index) != i)
+			return false;
+		if (!i) {
+			*seq = le64(x->seq);
+			count = le32(x->count);
+			if (count < 1 || count > lb / 4)
+				return false;
+		} else if (le64(x->seq) != *seq || le32(x->count) != count) {
+			return false;
+		}
+		for (off = 0; off + sizeof(*h) <= le32(x->bytes_used) &&
+		     le32(x->bytes_used) <= MSNAP_LOG_PAYLOAD; off += len) {
+			h = (const void *)(x->payload + off);
+			len = le16(h->len);
+			if (len < sizeof(*h) || off + len > le32(x->bytes_used))
+				return false;
+			if (le16(h->type) != MSNAP_ENTRY_DATA)
+				continue;
+			e = (const void *)h;
+			if (len != sizeof(*e) || !msnap_in_data(fs, le64(e->block)) ||
+			    msnap_fs_read(fs, le64(e->block), data) ||
+			    msnap_crc32c(data, sizeof(data)) != le32(e->data_crc))
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Records left past the end of the replay: whole records (record_at)
+ * with a sequence number after the one the replay expected next,
+ * written by commits in flight at the crash that completed while an
+ * earlier one did not.  *aligned is the smallest d (1..8) with such a
+ * record d blocks after the end holding sequence number end + d: where
+ * d one-block commits after a recovery would make the next replay
+ * expect it.
+ */
+static unsigned int records_ahead(struct msnap_fs *fs, unsigned int *aligned)
+{
+	uint64_t lb = fs->g.log_blocks, end, next, d, seq;
+	unsigned int n = 0;
+
+	end = (le64(fs->sb.log_head) + fs->log_blocks_used) % lb;
+	next = le64(fs->sb.ckpt_seq) + 1 + fs->records;
+	*aligned = 0;
+	for (d = 1; d < lb - fs->log_blocks_used; d++) {
+		if (!record_at(fs, end + d, &seq) || seq <= next)
+			continue;
+		n++;
+		if (!*aligned && d <= 8 && seq == next + d)
+			*aligned = d;
+	}
+	return n;
+}
+
+static void save_image(struct saved *sv)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", save_dir, sv->file);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, img, devbytes) != (ssize_t)devbytes || close(fd))
+		fail(path);
+}
+
+/* Offer the image of a checked point to the sample (reservoirs). */
+static void offer(struct msnap_fs *fs, const char *where, uint64_t hi_issued,
+		  uint64_t j)
+{
+	unsigned int aligned, ahead = records_ahead(fs, &aligned);
+	int kind = ahead ? 0 : 1;
+	unsigned long slot;
+	struct saved *sv;
+
+	images_ahead += ahead > 0;
+	images_aligned += aligned > 0;
+	slot = pool_seen[kind]++;
+	if (slot >= save_max) {
+		save_rng = plan_mix(save_rng);
+		slot = save_rng % pool_seen[kind];
+		if (slot >= save_max)
+			return;
+	}
+	sv = &pool[kind][slot];
+	snprintf(sv->file, sizeof(sv->file), "%c%lu.img", kind ? 'o' : 's', slot);
+	sv->acked = acked;
+	sv->issued = hi_issued;
+	sv->state = j;
+	sv->ahead = ahead;
+	sv->aligned = aligned;
+	snprintf(sv->where, sizeof(sv->where), "%s", where);
+	save_image(sv);
+}
+
+/*
+ * DIR/list: "FILE ACKED ISSUED STATE AHEAD ALIGNED WHERE" per image, up
+ * to M: those with records past the end first, then the others.
+ */
+static void write_list(void)
+{
+	unsigned long k, n[2], taken = 0;
+	char path[512];
+	int kind;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/list", save_dir);
+	f = fopen(path, "w");
+	if (!f)
+		fail(path);
+	for (kind = 0; kind < 2; kind++) {
+		n[kind] = 0;
+		for (k = 0; k < pool_seen[kind] && k < save_max; k++) {
+			struct saved *sv = &pool[kind][k];
+
+			if (taken >= save_max) {
+				snprintf(path, sizeof(path), "%s/%s", save_dir, sv->file);
+				unlink(path);
+				continue;
+			}
+			taken++;
+			n[kind]++;
+			fprintf(f, "%s %llu %llu %llu %u %u %s\n", sv->file,
+				(unsigned long long)sv->acked,
+				(unsigned long long)sv->issued,
+				(unsigned long long)sv->state, sv->ahead,
+				sv->aligned, sv->where);
+		}
+	}
+	if (fclose(f))
+		fail(path);
+	printf("saved %lu of %lu images with records past the end of the log (%lu where new one-block commits reach one), %lu of %lu others\n",
+	       n[0], pool_seen[0], images_aligned, n[1], pool_seen[1]);
+}
+
 static void check_point(const char *where, uint64_t hi_issued)
 {
 	struct msnap_fs fs;
@@ -498,9 +676,13 @@ static void check_point(const char *where, uint64_t hi_issued)
 		else if (!names_match(&fs, j) && !names_match(&fs, j + 1))
 			violation(where, "%snames are not those after persist %llu or %llu",
 				  "", j, j + 1);
-		else if (verbose > 1)
-			printf("%s: state %lld in [%llu, %llu]\n", where, (long long)j,
-			       (unsigned long long)acked, (unsigned long long)hi_issued);
+		else {
+			if (verbose > 1)
+				printf("%s: state %lld in [%llu, %llu]\n", where, (long long)j,
+				       (unsigned long long)acked, (unsigned long long)hi_issued);
+			if (save_dir)
+				offer(&fs, where, hi_issued, j);
+		}
 	}
 	free_fs(&fs);
 }
@@ -619,16 +801,26 @@ int main(int argc, char **argv)
 			fsck_path = argv[++a];
 		else if (!strcmp(argv[a], "--only") && a + 1 < argc)
 			only = strtol(argv[++a], NULL, 0);
-		else if (!strcmp(argv[a], "-v"))
+		else if (!strcmp(argv[a], "--save") && a + 2 < argc) {
+			save_dir = argv[++a];
+			save_max = strtoul(argv[++a], NULL, 0);
+		} else if (!strcmp(argv[a], "-v"))
 			verbose++;
 		else
 			break;
 	}
 	if (argc - a != 3) {
-		fprintf(stderr, "usage: replay-log [--seed S] [--variants N] [--rng R] [--fsck PATH] [-v] LOG DEVICE-BYTES IMAGE\n");
+		fprintf(stderr, "usage: replay-log [--seed S] [--variants N] [--rng R] [--fsck PATH] [--save DIR MAX] [-v] LOG DEVICE-BYTES IMAGE\n");
 		return 2;
 	}
 	devbytes = strtoull(argv[a + 1], NULL, 0);
+	if (save_dir && save_max) {
+		pool[0] = msnap_alloc(save_max * sizeof(*pool[0]));
+		pool[1] = msnap_alloc(save_max * sizeof(*pool[1]));
+		save_rng = rng ^ 0x5a5a;
+	} else {
+		save_dir = NULL;
+	}
 	image = argv[a + 2];
 	load_log(argv[a]);
 	for (k = 0; k < nent; k++)
@@ -695,6 +887,8 @@ int main(int argc, char **argv)
 	printf("entries %zu persists %llu acked %llu superblock-writes %lu log-wraps %lu\n",
 	       nent, (unsigned long long)max_issued, (unsigned long long)acked,
 	       checkpoints, wraps);
+	if (save_dir)
+		write_list();
 	printf("points %lu violations %lu\n", points, violations);
 	return violations ? 1 : 0;
 }

@@ -40,26 +40,30 @@ static u64 msnap_new_nonce(u64 old)
  * stopped the filesystem for good).
  */
 
-/* Nodes a checkpoint may write for @changed keys in a tree of @keys keys. */
-u64 msnap_tree_need(u64 changed, u64 keys)
+/*
+ * Nodes a checkpoint may write for @changed keys of a tree whose keys are
+ * below @keys, now @height levels high: at each level, the smaller of the
+ * changed keys and the nodes that level has.
+ */
+u64 msnap_tree_need(u64 changed, u64 keys, u32 height)
 {
 	u64 need = 0, nodes = keys;
+	u32 level;
 
 	if (!changed)
 		return 0;
-	do {
-		nodes = DIV_ROUND_UP_ULL(nodes, MSNAP_NODE_SLOTS);
+	for (level = 1; ; level++) {
+		nodes = max(DIV_ROUND_UP_ULL(nodes, MSNAP_NODE_SLOTS), 1ULL);
 		need += min(changed, nodes);
-	} while (nodes > 1);
-	return need;
+		if (nodes == 1 && level >= height)
+			return need;
+	}
 }
 
 /* @mi's inode block and page-map nodes for @pages changed keys below @keys. */
 u64 msnap_file_need(struct msnap_inode_info *mi, u64 pages, u64 keys)
 {
-	u64 span = msnap_tree_span(mi->map_height);
-
-	return 1 + msnap_tree_need(pages, max(keys, span));
+	return 1 + msnap_tree_need(pages, keys, mi->map_height);
 }
 
 /* @inode's counters changed: update its share of sbi->meta_files. */
@@ -81,7 +85,8 @@ void msnap_meta_update(struct inode *inode)
 u64 msnap_meta_need(struct msnap_sb_info *sbi)
 {
 	return sbi->meta_files +
-	       msnap_tree_need(sbi->ckpt_inodes, READ_ONCE(sbi->next_ino));
+	       msnap_tree_need(sbi->ckpt_inodes, READ_ONCE(sbi->next_ino),
+			       sbi->inode_height);
 }
 
 /*

@@ -91,6 +91,8 @@ void msnap_evict_inode(struct inode *inode)
 	if (!list_empty(&mi->ckpt_entry)) {
 		mutex_lock(&sbi->commit_mutex);
 		list_del_init(&mi->ckpt_entry);
+		sbi->meta_files -= mi->meta_need;
+		mi->meta_need = 0;
 		mutex_unlock(&sbi->commit_mutex);
 	}
 	xa_destroy(&mi->overlay);

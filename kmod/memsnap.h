@@ -545,7 +545,7 @@ void msnap_debugfs_exit(void);
 int msnap_checkpoint(struct super_block *sb);
 /* Metadata blocks one namespace operation may add to the next checkpoint. */
 #define MSNAP_META_OP		(2 * (MSNAP_TREE_MAX_HEIGHT + 1))
-u64 msnap_tree_need(u64 changed, u64 keys);
+u64 msnap_tree_need(u64 changed, u64 keys, u32 height);
 u64 msnap_file_need(struct msnap_inode_info *mi, u64 pages, u64 keys);
 void msnap_meta_update(struct inode *inode);
 u64 msnap_meta_need(struct msnap_sb_info *sbi);

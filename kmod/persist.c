@@ -191,7 +191,8 @@ static bool msnap_blocks_fit(struct msnap_sb_info *sbi, struct msnap_target *t,
 			files += need - mi->meta_need;
 		}
 	}
-	need = files + msnap_tree_need(inodes, READ_ONCE(sbi->next_ino));
+	need = files + msnap_tree_need(inodes, READ_ONCE(sbi->next_ino),
+				       sbi->inode_height);
 	return msnap_free_blocks(sbi) >= n + need + msnap_reserved_blocks(sbi);
 }
 

@@ -2132,6 +2132,7 @@ TEST_F(crash, error_recorded_in_superblock)
 	struct msnap_super sb;
 	time_t t0 = time(NULL);
 	char mark[64];
+	FILE *kmsg;
 
 	if (!have_dmsetup())
 		SKIP(return, "no dmsetup");
@@ -2151,7 +2152,10 @@ TEST_F(crash, error_recorded_in_superblock)
 
 	/* The next mount says so, and replays what was durable. */
 	snprintf(mark, sizeof(mark), "fs_test mark %ld", (long)getpid());
-	sh("echo '%s' > /dev/kmsg", mark);
+	kmsg = fopen("/dev/kmsg", "w");
+	ASSERT_NE(NULL, kmsg);
+	fprintf(kmsg, "%s\n", mark);
+	fclose(kmsg);
 	ASSERT_EQ(0, mount(DM_DEV, self->mnt, FSTYPE, 0, NULL));
 	EXPECT_EQ(0, sh("dmesg | sed -n '/%s/,$p' | grep 'an error was recorded (-EIO at .*run fsck.memsnap'",
 			mark));

@@ -190,8 +190,14 @@ static uint64_t persist(int fa, unsigned char *a, unsigned char *b,
 		epoch = va.epoch;
 	} else {
 		pa.flags = async ? MSNAP_ASYNC : 0;
-		if (ioctl(fa, MSNAP_IOC_PERSIST, &pa))
+		if (ioctl(fa, MSNAP_IOC_PERSIST, &pa)) {
+			struct statfs st;
+
+			if (!fstatfs(fa, &st))
+				fprintf(stderr, "workload: persist %llu of %u pages failed with %llu blocks available\n",
+					i, pl->na, (unsigned long long)st.f_bavail);
 			die("PERSIST");
+		}
 		pages = pa.pages;
 		epoch = pa.epoch;
 	}

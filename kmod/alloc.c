@@ -113,12 +113,47 @@ int msnap_alloc_load(struct super_block *sb, int copy)
 		msnap_err(sb, "bitmap marks blocks past the end of the device");
 		return -EUCLEAN;
 	}
-	bitmap_copy(a->used, a->ondisk, a->nbits);
-	a->nfree = a->nbits - bitmap_weight(a->used, a->nbits);
-	a->ondisk_free = a->nfree;
 	/* The other copy is as old as the checkpoint before: rewrite it all. */
 	bitmap_fill(a->dirty[1 - copy], sbi->bitmap_blocks);
 	return 0;
+}
+
+/*
+ * Mount, while the checkpoint is walked (before msnap_alloc_loaded()):
+ * @block is referenced by @what of inode @owner.  It must be a data
+ * block, in use in the bitmap, and referenced only once; used collects
+ * the references meanwhile.  A bitmap that marks a referenced block free
+ * would let the allocator hand out another file's live block.
+ */
+int msnap_alloc_ref(struct super_block *sb, u64 block, const char *what,
+		    u64 owner)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	struct msnap_alloc *a = &sbi->alloc;
+	const char *why = NULL;
+	u64 bit = block - sbi->data_start;
+
+	if (!msnap_is_data_block(sbi, block))
+		why = "outside the data area";
+	else if (!test_bit(bit, a->ondisk))
+		why = "free in the bitmap";
+	else if (__test_and_set_bit(bit, a->used))
+		why = "referenced more than once";
+	if (!why)
+		return 0;
+	msnap_err(sb, "block %llu (%s of inode %llu) is %s", block, what, owner,
+		  why);
+	return -EUCLEAN;
+}
+
+/* Mount: the checkpoint was walked; what the bitmap has in use stays so. */
+void msnap_alloc_loaded(struct msnap_sb_info *sbi)
+{
+	struct msnap_alloc *a = &sbi->alloc;
+
+	bitmap_copy(a->used, a->ondisk, a->nbits);
+	a->nfree = a->nbits - bitmap_weight(a->used, a->nbits);
+	a->ondisk_free = a->nfree;
 }
 
 /* Blocks kept back so that a checkpoint always finds room. */

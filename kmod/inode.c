@@ -124,8 +124,12 @@ void msnap_mark_ckpt(struct inode *inode)
 	struct msnap_inode_info *mi = MSNAP_I(inode);
 
 	lockdep_assert_held(&MSNAP_SB(inode->i_sb)->commit_mutex);
-	if (list_empty(&mi->ckpt_entry) && !mi->unlinked)
+	if (list_empty(&mi->ckpt_entry) && !mi->unlinked) {
 		list_add_tail(&mi->ckpt_entry, &MSNAP_SB(inode->i_sb)->ckpt_list);
+		MSNAP_SB(inode->i_sb)->ckpt_inodes++;
+		mi->meta_need = 0;
+		msnap_meta_update(inode);
+	}
 }
 
 static void msnap_set_ops(struct inode *inode)
@@ -342,7 +346,7 @@ static int msnap_create(msnap_idmap_t *idmap, struct inode *dir,
 	int err;
 
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_ns_room(sbi);
+	err = msnap_ns_room(sbi, true);
 	if (err)
 		goto out;
 	spin_lock(&sbi->ino_lock);
@@ -402,7 +406,7 @@ static int msnap_unlink(struct inode *dir, struct dentry *dentry)
 	int err;
 
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_ns_room(sbi);
+	err = msnap_ns_room(sbi, false);
 	if (!err)
 		err = msnap_remove(dir, dentry);
 	if (!err) {
@@ -430,7 +434,7 @@ static int msnap_rename(msnap_idmap_t *idmap, struct inode *old_dir,
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_ns_room(sbi);
+	err = msnap_ns_room(sbi, true);
 	if (err)
 		goto out;
 	if (flags & RENAME_EXCHANGE) {
@@ -499,7 +503,9 @@ static int msnap_setattr(msnap_idmap_t *idmap, struct dentry *dentry,
 	if (err)
 		return err;
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_ns_room(sbi);
+	/* Shrinking a file, like deleting one, may use the reserve. */
+	err = msnap_ns_room(sbi, !(iattr->ia_valid & ATTR_SIZE) ||
+			    iattr->ia_size >= i_size_read(inode));
 	if (!err && (iattr->ia_valid & ATTR_SIZE) &&
 	    iattr->ia_size != i_size_read(inode)) {
 		if (iattr->ia_size > MSNAP_MAX_FILE_SIZE) {

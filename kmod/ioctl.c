@@ -247,7 +247,7 @@ static int msnap_ioc_addr(struct file *file, void __user *uarg, bool set)
 	if (!(file->f_mode & FMODE_WRITE))
 		return -EBADF;
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_ns_room(sbi);
+	err = msnap_ns_room(sbi, true);
 	if (!err) {
 		mi->preferred_addr = a.addr;
 		mi->flags = a.addr ? mi->flags | MSNAP_INODE_HAS_ADDR :

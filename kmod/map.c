@@ -47,6 +47,30 @@ int msnap_map_lookup(struct inode *inode, pgoff_t index, u64 *block)
 	return err;
 }
 
+static int msnap_beyond_one(struct super_block *sb, u64 key, u64 val,
+			    void *arg)
+{
+	struct inode *inode = arg;
+
+	/* 1 ends the walk: a page the overlay does not override. */
+	return !xa_load(&MSNAP_I(inode)->overlay, key);
+}
+
+/* 1 if @inode maps a page at @first or after, 0 if not, or an error. */
+int msnap_map_beyond(struct inode *inode, pgoff_t first)
+{
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	unsigned long index;
+	void *entry;
+
+	xa_for_each_start(&mi->overlay, index, entry, first)
+		if (xa_to_value(entry))
+			return 1;
+	return msnap_tree_walk(inode->i_sb, mi->map_root, mi->map_height,
+			       inode->i_ino, first, msnap_beyond_one, NULL,
+			       inode);
+}
+
 static int msnap_release(struct msnap_sb_info *sbi, u64 block, bool ondisk)
 {
 	if (ondisk)
@@ -59,6 +83,7 @@ int msnap_map_set(struct inode *inode, pgoff_t index, u64 block)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(inode->i_sb);
 	struct msnap_inode_info *mi = MSNAP_I(inode);
+	void *prev;
 	u64 old;
 	int err;
 
@@ -66,10 +91,14 @@ int msnap_map_set(struct inode *inode, pgoff_t index, u64 block)
 	err = msnap_map_lookup(inode, index, &old);
 	if (err)
 		return err;
-	err = xa_err(xa_store(&mi->overlay, index, xa_mk_value(block),
-			      GFP_NOFS));
-	if (err)
-		return err;
+	prev = xa_store(&mi->overlay, index, xa_mk_value(block), GFP_NOFS);
+	if (xa_is_err(prev))
+		return xa_err(prev);
+	if (!prev) {	/* one more key for the next checkpoint */
+		mi->ckpt_pages++;
+		mi->ckpt_keys = max_t(u64, mi->ckpt_keys, (u64)index + 1);
+		msnap_meta_update(inode);
+	}
 	if (old) {
 		/*
 		 * An unlinked file's blocks left the on-disk state at the
@@ -182,9 +211,15 @@ int msnap_inode_unlinked(struct inode *inode)
 	lockdep_assert_held(&sbi->commit_mutex);
 	mi->unlinked = true;
 	err = msnap_map_release_all(inode, true);
-	if (mi->inode_block)
+	if (mi->inode_block) {
 		xa_store(&sbi->ino_changes, inode->i_ino, xa_mk_value(0),
 			 GFP_NOFS | __GFP_NOFAIL);
+		sbi->ckpt_inodes++;
+	}
+	if (!list_empty(&mi->ckpt_entry)) {
+		sbi->meta_files -= mi->meta_need;
+		mi->meta_need = 0;
+	}
 	list_del_init(&mi->ckpt_entry);
 	list_del_init(&mi->live_entry);
 	spin_lock(&sbi->ino_lock);

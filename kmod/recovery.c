@@ -20,8 +20,10 @@
 
 /* Mount state: the inodes by number while the namespace is built. */
 struct msnap_mount {
+	u64			owner;	/* 0, the inode tree's; first */
 	struct super_block	*sb;
 	struct xarray		inodes;	/* ino -> struct inode * */
+	struct xarray		touched; /* inos the record being applied changed */
 	u64			replayed;
 };
 
@@ -40,7 +42,7 @@ static const char *msnap_super_problem(struct super_block *sb,
 	if (!msnap_crc_ok(ds, &ds->crc))
 		return "bad CRC";
 	if (le32_to_cpu(ds->version) == 1)
-		return "format version 1, which this module no longer reads (copy the files elsewhere and re-create the filesystem with mkfs.memsnap)";
+		return "format version 1 (copy the files off, re-run mkfs.memsnap)";
 	if (le32_to_cpu(ds->version) != MSNAP_VERSION)
 		return "unsupported format version";
 	if (le64_to_cpu(ds->incompat) & ~MSNAP_FEATURE_INCOMPAT_SUPP)
@@ -56,9 +58,17 @@ static const char *msnap_super_problem(struct super_block *sb,
 	if (memchr_inv(ds->reserved, 0, sizeof(ds->reserved)) ||
 	    ds->reserved32 || !memchr(ds->label, 0, sizeof(ds->label)))
 		return "reserved fields not zero";
+	if (le32_to_cpu(ds->state) & ~(MSNAP_SB_CLEAN | MSNAP_SB_ERROR))
+		return "unknown state bits";
+	/* Inode numbers are keys of the inode tree, which ends at 504^7. */
+	if (le64_to_cpu(ds->next_ino) < MSNAP_FIRST_INO ||
+	    le64_to_cpu(ds->next_ino) > msnap_tree_span(MSNAP_TREE_MAX_HEIGHT))
+		return "next_ino out of range";
 	if (blocks > bdev_nr_bytes(sb->s_bdev) >> MSNAP_BLOCK_SHIFT)
 		return "filesystem larger than the device";
-	if (log_start != 2 || !log_blocks || bm_start != log_start + log_blocks ||
+	if (log_blocks < 4)
+		return "log shorter than 4 blocks";
+	if (log_start != 2 || bm_start != log_start + log_blocks ||
 	    bm_blocks != DIV_ROUND_UP(blocks - min(blocks, bm_start),
 				      MSNAP_BITMAP_BITS) ||
 	    le64_to_cpu(ds->data_start) != bm_start + 2 * bm_blocks ||
@@ -107,9 +117,30 @@ static void msnap_apply_super(struct msnap_sb_info *sbi, struct msnap_super *ds,
 	sbi->inode_height = le32_to_cpu(ds->inode_height);
 	sbi->next_ino = le64_to_cpu(ds->next_ino);
 	sbi->mkfs_time = le64_to_cpu(ds->mkfs_time);
+	sbi->sb_state = le32_to_cpu(ds->state) & MSNAP_SB_ERROR;
+	sbi->error_code = le32_to_cpu(ds->error_code);
+	sbi->error_time = le64_to_cpu(ds->error_time);
+	memcpy(&sbi->disk_super, ds, sizeof(*ds));
 }
 
-/* Choose the newer valid superblock, or the only valid one. */
+/*
+ * Whether superblock @ds, invalid for @why, is what a torn or missing
+ * write leaves (no magic, a bad CRC, unreadable) rather than a complete
+ * write of something wrong.
+ */
+static bool msnap_super_torn(struct msnap_super *ds, const char *why)
+{
+	return le64_to_cpu(ds->magic) != MSNAP_SB_MAGIC ||
+	       !msnap_crc_ok(ds, &ds->crc) || !strcmp(why, "read error");
+}
+
+/*
+ * Choose the newer valid superblock, or the only valid one.  The other
+ * one is a fallback only if the invalid one may be a torn write: a
+ * complete superblock (its CRC matches) newer than the valid one made
+ * the older checkpoint's released blocks reusable, so that checkpoint
+ * is no longer consistent (docs/design.md, "Which superblock").
+ */
 static int msnap_read_super(struct super_block *sb)
 {
 	struct msnap_super *ds[2];
@@ -130,15 +161,99 @@ static int msnap_read_super(struct super_block *sb)
 		err = -EINVAL;
 		goto out;
 	}
+	slot = why[0] ? 0 : 1;		/* the invalid one, if any */
+	if (why[slot] && !msnap_super_torn(ds[slot], why[slot]) &&
+	    le64_to_cpu(ds[slot]->generation) >
+	    le64_to_cpu(ds[1 - slot]->generation)) {
+		msnap_err(sb, "superblock %c, the newer: %s (not falling back to the older checkpoint; run fsck.memsnap)",
+			  'A' + slot, why[slot]);
+		err = -EINVAL;
+		goto out;
+	}
 	if (why[0] || why[1])
 		msnap_warn(sb, "superblock %c: %s; using the other",
 			   why[0] ? 'A' : 'B', why[0] ? why[0] : why[1]);
 	slot = why[0] ? 1 : why[1] ? 0 :
 	       le64_to_cpu(ds[1]->generation) > le64_to_cpu(ds[0]->generation);
 	msnap_apply_super(MSNAP_SB(sb), ds[slot], slot);
+	if (le32_to_cpu(ds[slot]->state) & MSNAP_SB_ERROR) {
+		time64_t t = le64_to_cpu(ds[slot]->error_time);
+
+		msnap_warn(sb, "an error was recorded (%pe at %ptT UTC): run fsck.memsnap",
+			   ERR_PTR(-(int)le32_to_cpu(ds[slot]->error_code)), &t);
+	}
 out:
 	kfree(ds[0]);
 	kfree(ds[1]);
+	return err;
+}
+
+/*
+ * A node of a tree of the checkpoint; @arg starts with the tree's owner
+ * (0: the inode tree).
+ */
+static int msnap_load_node(struct super_block *sb, u64 key, u64 block,
+			   void *arg)
+{
+	u64 *owner = arg;
+
+	return msnap_alloc_ref(sb, block, *owner ? "a page map node" :
+			       "an inode tree node", *owner);
+}
+
+struct msnap_load_map {
+	u64	owner;		/* first: msnap_load_node() reads it */
+	u64	pages;		/* the file's size in pages */
+	u64	mapped;
+};
+
+static int msnap_load_page(struct super_block *sb, u64 index, u64 block,
+			   void *arg)
+{
+	struct msnap_load_map *lm = arg;
+
+	if (index >= lm->pages) {
+		msnap_err(sb, "inode %llu: page %llu mapped beyond the end of the file",
+			  lm->owner, index);
+		return -EUCLEAN;
+	}
+	lm->mapped++;
+	return msnap_alloc_ref(sb, block, "a page", lm->owner);
+}
+
+/*
+ * Check the page map of a checkpointed inode and account for its blocks:
+ * the mount walks every page map (its nodes, not the data), so that
+ * every referenced block is known to be in use before anything is
+ * allocated (docs/design.md, "Checks at mount").
+ */
+static int msnap_load_map(struct super_block *sb, struct inode *inode)
+{
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	struct msnap_load_map lm = {
+		.owner = inode->i_ino,
+		.pages = DIV_ROUND_UP(mi->disk_size, PAGE_SIZE),
+	};
+	int err;
+
+	if ((mi->map_root || mi->map_height) &&
+	    (!msnap_is_data_block(MSNAP_SB(sb), mi->map_root) ||
+	     !mi->map_height || mi->map_height > MSNAP_TREE_MAX_HEIGHT)) {
+		msnap_err(sb, "inode %llu: bad page map root %llu or height %u",
+			  lm.owner, mi->map_root, mi->map_height);
+		return -EUCLEAN;
+	}
+	if (inode->i_ino == MSNAP_ROOT_INO && (mi->map_root || mi->nblocks)) {
+		msnap_err(sb, "root directory with pages");
+		return -EUCLEAN;
+	}
+	err = msnap_tree_walk(sb, mi->map_root, mi->map_height, lm.owner, 0,
+			      msnap_load_page, msnap_load_node, &lm);
+	if (!err && lm.mapped != mi->nblocks) {
+		msnap_err(sb, "inode %llu: blocks is %llu, but %llu pages are mapped",
+			  lm.owner, mi->nblocks, lm.mapped);
+		err = -EUCLEAN;
+	}
 	return err;
 }
 
@@ -149,19 +264,25 @@ static int msnap_load_inode(struct super_block *sb, u64 ino, u64 block,
 	struct inode *inode;
 	int err;
 
-	if (ino >= MSNAP_SB(sb)->next_ino) {
-		msnap_err(sb, "inode %llu is beyond next_ino", ino);
+	if (ino < MSNAP_ROOT_INO || ino >= MSNAP_SB(sb)->next_ino) {
+		msnap_err(sb, "inode tree: inode number %llu is 0 or not below next_ino",
+			  ino);
 		return -EUCLEAN;
 	}
+	err = msnap_alloc_ref(sb, block, "the inode block", ino);
+	if (err)
+		return err;
 	inode = msnap_iget(sb, ino, block);
 	if (IS_ERR(inode))
 		return PTR_ERR(inode);
 	err = xa_insert(&m->inodes, ino, inode, GFP_KERNEL);
-	if (err)
+	if (err) {
 		iput(inode);
-	else if (ino != MSNAP_ROOT_INO)
+		return err;
+	}
+	if (ino != MSNAP_ROOT_INO)
 		MSNAP_SB(sb)->inodes++;
-	return err;
+	return msnap_load_map(sb, inode);
 }
 
 /* ------------------------------------------------------------------ */
@@ -186,6 +307,10 @@ static int msnap_replay_inode(struct msnap_mount *m, u64 ino,
 
 	if (ino < MSNAP_FIRST_INO || (inode && MSNAP_I(inode)->unlinked))
 		return -EUCLEAN;
+	if (ino >= msnap_tree_span(MSNAP_TREE_MAX_HEIGHT)) {
+		msnap_err(m->sb, "INODE entry for inode %llu: number too large", ino);
+		return -EUCLEAN;
+	}
 	why = msnap_attrs_bad(ino, e);
 	if (why) {
 		msnap_err(m->sb, "INODE entry for inode %llu: %s", ino, why);
@@ -226,6 +351,12 @@ static int msnap_replay_entry(struct msnap_mount *m, struct msnap_entry_hdr *h)
 		return -EUCLEAN;
 	switch (le16_to_cpu(h->type)) {
 	case MSNAP_ENTRY_DATA:
+		/* Past the largest file: the record checks would refuse it. */
+		if (le64_to_cpu(d->index) >= MSNAP_MAX_FILE_SIZE >> PAGE_SHIFT) {
+			msnap_err(m->sb, "DATA for inode %llu: page %llu beyond the largest file",
+				  ino, le64_to_cpu(d->index));
+			return -EUCLEAN;
+		}
 		err = msnap_alloc_mark(sbi, le64_to_cpu(d->block));
 		if (!err)
 			err = msnap_map_set(inode, le64_to_cpu(d->index),
@@ -335,9 +466,14 @@ static bool msnap_log_block_ok(struct msnap_sb_info *sbi,
 	       msnap_log_block_parses(lb);
 }
 
-/* Every data block of a DATA entry holds what the record says. */
-static bool msnap_record_data_ok(struct super_block *sb,
-				 struct msnap_log_block *lb)
+/*
+ * Every data block of a DATA entry holds what the record says: 1 if so,
+ * 0 if not (a torn commit: the end of the log), -EUCLEAN for a block
+ * outside the data area, which no commit writes (fsck's data_crc_check
+ * calls it corruption too).
+ */
+static int msnap_record_data_ok(struct super_block *sb,
+				struct msnap_log_block *lb)
 {
 	u32 used = le32_to_cpu(lb->bytes_used), off;
 	struct msnap_entry_data *d;
@@ -348,27 +484,36 @@ static bool msnap_record_data_ok(struct super_block *sb,
 		d = (void *)(lb->payload + off);
 		if (le16_to_cpu(d->hdr.type) != MSNAP_ENTRY_DATA)
 			continue;
-		if (!msnap_is_data_block(MSNAP_SB(sb), le64_to_cpu(d->block)))
-			return false;
+		if (!msnap_is_data_block(MSNAP_SB(sb), le64_to_cpu(d->block))) {
+			msnap_err(sb, "commit %llu: DATA for inode %llu: block %llu outside the data area",
+				  le64_to_cpu(lb->seq), le64_to_cpu(d->hdr.ino),
+				  le64_to_cpu(d->block));
+			return -EUCLEAN;
+		}
 		bh = sb_bread(sb, le64_to_cpu(d->block));
 		if (!bh)
-			return false;
+			return 0;
 		ok = msnap_crc32c(bh->b_data, MSNAP_BLOCK_SIZE) ==
 		     le32_to_cpu(d->data_crc);
 		brelse(bh);
 		if (!ok)
-			return false;
+			return 0;
 	}
-	return true;
+	return 1;
 }
 
-/* Read the record at log offset @pos as commit @seq; false if invalid. */
-static bool msnap_read_record(struct super_block *sb, u64 pos, u64 seq,
-			      struct msnap_replay_rec *r)
+/*
+ * Read the record at log offset @pos as commit @seq: 1 if valid, 0 if
+ * not (the end of the log), or an error.  The blocks are checked in
+ * order and a data block only once its log block's framing was.
+ */
+static int msnap_read_record(struct super_block *sb, u64 pos, u64 seq,
+			     struct msnap_replay_rec *r)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	struct msnap_log_block *lb;
 	u32 i, count = 1;
+	int ok;
 
 	r->count = 0;
 	r->bhs = NULL;
@@ -377,7 +522,7 @@ static bool msnap_read_record(struct super_block *sb, u64 pos, u64 seq,
 
 		bh = sb_bread(sb, sbi->log_start + (pos + i) % sbi->log_blocks);
 		if (!bh)
-			return false;
+			return 0;
 		lb = (void *)bh->b_data;
 		if (!i) {
 			count = le32_to_cpu(lb->count);
@@ -388,16 +533,56 @@ static bool msnap_read_record(struct super_block *sb, u64 pos, u64 seq,
 					 GFP_KERNEL);
 			if (!r->bhs || !count) {
 				brelse(bh);
-				return false;
+				return r->bhs ? 0 : -ENOMEM;
 			}
 		}
 		r->bhs[r->count++] = bh;
 		if (le32_to_cpu(lb->count) != count ||
-		    !msnap_log_block_ok(sbi, lb, seq, i) ||
-		    !msnap_record_data_ok(sb, lb))
-			return false;
+		    !msnap_log_block_ok(sbi, lb, seq, i))
+			return 0;
 	}
-	return true;
+	/* fsck checks every block's framing before any data block. */
+	for (i = 0; i < count; i++) {
+		ok = msnap_record_data_ok(sb, (void *)r->bhs[i]->b_data);
+		if (ok <= 0)
+			return ok;
+	}
+	return 1;
+}
+
+/*
+ * What must hold after each record for the files it changed, as fsck's
+ * record_end_check() has it: a name, and no page mapped at or past the
+ * end of the file.  (Two files with one name are refused when the
+ * namespace is built, after the last record.)
+ */
+static int msnap_record_end_check(struct msnap_mount *m, u64 seq)
+{
+	struct inode *inode;
+	unsigned long ino;
+	void *entry;
+	int err = 0;
+
+	xa_for_each(&m->touched, ino, entry) {
+		inode = msnap_replay_file(m, ino);
+		if (!inode || err)
+			continue;
+		if (!MSNAP_I(inode)->name[0]) {
+			msnap_err(m->sb, "commit %llu: inode %lu has no name",
+				  seq, ino);
+			err = -EUCLEAN;
+			continue;
+		}
+		err = msnap_map_beyond(inode, DIV_ROUND_UP(MSNAP_I(inode)->disk_size,
+							   PAGE_SIZE));
+		if (err > 0) {
+			msnap_err(m->sb, "commit %llu: inode %lu maps pages beyond its size %llu",
+				  seq, ino, MSNAP_I(inode)->disk_size);
+			err = -EUCLEAN;
+		}
+	}
+	xa_destroy(&m->touched);
+	return err;
 }
 
 static int msnap_apply_record(struct msnap_mount *m, struct msnap_replay_rec *r)
@@ -413,16 +598,22 @@ static int msnap_apply_record(struct msnap_mount *m, struct msnap_replay_rec *r)
 		     off += le16_to_cpu(h->len)) {
 			h = (void *)(lb->payload + off);
 			err = msnap_replay_entry(m, h);
+			if (!err)
+				err = xa_err(xa_store(&m->touched,
+						      le64_to_cpu(h->ino),
+						      xa_mk_value(1),
+						      GFP_KERNEL));
 			if (err) {
 				msnap_err(m->sb, "commit %llu: entry of type %u for inode %llu does not apply",
 					  le64_to_cpu(lb->seq),
 					  le16_to_cpu(h->type),
 					  le64_to_cpu(h->ino));
+				xa_destroy(&m->touched);
 				return err;
 			}
 		}
 	}
-	return 0;
+	return msnap_record_end_check(m, le64_to_cpu(lb->seq));
 }
 
 static int msnap_replay(struct msnap_mount *m)
@@ -433,17 +624,19 @@ static int msnap_replay(struct msnap_mount *m)
 
 	while (sbi->log_used < sbi->log_blocks) {
 		u64 pos = (sbi->log_head + sbi->log_used) % sbi->log_blocks;
-		bool ok = msnap_read_record(m->sb, pos, sbi->next_seq, &r);
+		int ok = msnap_read_record(m->sb, pos, sbi->next_seq, &r);
 
-		if (ok)
+		if (ok < 0)
+			err = ok;
+		else if (ok)
 			err = msnap_apply_record(m, &r);
-		if (ok && !err) {
+		if (ok > 0 && !err) {
 			sbi->log_used += r.count;
 			sbi->durable_seq = sbi->next_seq++;
 			m->replayed++;
 		}
 		msnap_replay_rec_free(&r);
-		if (!ok || err)
+		if (ok <= 0 || err)
 			break;
 		cond_resched();
 	}
@@ -509,9 +702,11 @@ int msnap_load(struct super_block *sb)
 	if (err)
 		return err;
 	xa_init(&m.inodes);
+	xa_init(&m.touched);
 	mutex_lock(&sbi->commit_mutex);
 	err = msnap_tree_walk(sb, sbi->inode_root, sbi->inode_height, 0, 0,
-			      msnap_load_inode, NULL, &m);
+			      msnap_load_inode, msnap_load_node, &m);
+	msnap_alloc_loaded(sbi);
 	root = xa_load(&m.inodes, MSNAP_ROOT_INO);
 	if (!err && (!root || !S_ISDIR(root->i_mode))) {
 		msnap_err(sb, "root directory missing");

@@ -23,17 +23,93 @@ static_assert(sizeof(struct msnap_log_block) == MSNAP_BLOCK_SIZE);
 /*
  * The one function that handles runtime errors: the first IO error (or
  * inconsistency found while running) makes the filesystem refuse every
- * further change, so nothing half-done ever reaches the disk.  Any
- * context, bio completion included.
+ * further change, so nothing half-done ever reaches the disk, and is
+ * recorded in the superblock (error_work) for the next mount and fsck.
+ * Any context, bio completion included.
  */
 void msnap_fs_error(struct super_block *sb, int err, const char *what)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	unsigned long flags;
 
 	if (cmpxchg(&sbi->error, 0, err))
 		return;
 	msnap_err(sb, "error %d while %s: refusing further changes (unmount and run fsck.memsnap)",
 		  err, what);
+	WRITE_ONCE(sbi->error_time_now, ktime_get_real_seconds());
+	/*
+	 * Not from here: it sleeps, and this may run under commit_mutex.
+	 * Not on sbi->wq either: a checkpoint flushes that one under
+	 * commit_mutex, which error_work takes.
+	 */
+	spin_lock_irqsave(&sbi->error_lock, flags);
+	if (sbi->mounted && !sbi->error_closed && !sb_rdonly(sb))
+		queue_work(system_long_wq, &sbi->error_work);
+	spin_unlock_irqrestore(&sbi->error_lock, flags);
+}
+
+/*
+ * Record the error in the superblock: the newest durable superblock
+ * again, with MSNAP_SB_ERROR, the errno and the time, and the next
+ * generation, over the other slot.  It names the same checkpoint
+ * (bitmap copy included), so a torn write leaves the newest one in
+ * charge and a complete one describes the same state.  The in-memory
+ * checkpoint fields cannot be used: a failed checkpoint may have
+ * changed them without making them durable.
+ */
+static int msnap_write_error_super(struct super_block *sb)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	int slot = 1 - sbi->sb_slot, code = abs(READ_ONCE(sbi->error));
+	time64_t now = READ_ONCE(sbi->error_time_now);
+	struct buffer_head *bh;
+	struct msnap_super *ds;
+	int err;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	bh = msnap_bh_new(sb, slot);
+	if (!bh)
+		return -ENOMEM;
+	ds = (void *)bh->b_data;
+	memcpy(ds, &sbi->disk_super, sizeof(*ds));
+	ds->state = cpu_to_le32(le32_to_cpu(ds->state) | MSNAP_SB_ERROR);
+	ds->error_code = cpu_to_le32(code);
+	ds->error_time = cpu_to_le64(now);
+	ds->generation = cpu_to_le64(sbi->generation + 1);
+	msnap_set_crc(ds, &ds->crc);
+	mark_buffer_dirty(bh);
+	err = __sync_dirty_buffer(bh, REQ_SYNC | REQ_PREFLUSH | REQ_FUA);
+	if (!err) {
+		memcpy(&sbi->disk_super, ds, sizeof(*ds));
+		sbi->generation++;
+		sbi->sb_slot = slot;
+		sbi->sb_state |= MSNAP_SB_ERROR;
+		sbi->error_code = code;
+		sbi->error_time = now;
+	}
+	brelse(bh);
+	return err;
+}
+
+void msnap_error_work(struct work_struct *work)
+{
+	struct msnap_sb_info *sbi = container_of(work, struct msnap_sb_info,
+						 error_work);
+	struct super_block *sb = sbi->sb;
+	int err = 0;
+
+	mutex_lock(&sbi->commit_mutex);
+	/* The first error of this mount is the one to record. */
+	if (!sbi->error_recorded) {
+		sbi->error_recorded = true;
+		err = msnap_write_error_super(sb);
+	}
+	mutex_unlock(&sbi->commit_mutex);
+	if (err)
+		msnap_err(sb, "could not record the error in the superblock (%d)",
+			  err);
+	else
+		msnap_warn(sb, "error recorded in the superblock");
 }
 
 /* Write the checkpoint's superblock over the older one, durably. */
@@ -74,9 +150,15 @@ int msnap_write_super(struct super_block *sb)
 	ds->mkfs_time = cpu_to_le64(sbi->mkfs_time);
 	ds->ckpt_time = cpu_to_le64(ktime_get_real_seconds());
 	ds->log_nonce = cpu_to_le64(sbi->log_nonce);
+	/* An error stays recorded until fsck clears it. */
+	ds->state = cpu_to_le32(sbi->sb_state);
+	ds->error_code = cpu_to_le32(sbi->error_code);
+	ds->error_time = cpu_to_le64(sbi->error_time);
 	msnap_set_crc(ds, &ds->crc);
 	mark_buffer_dirty(bh);
 	err = __sync_dirty_buffer(bh, REQ_SYNC | REQ_PREFLUSH | REQ_FUA);
+	if (!err)
+		memcpy(&sbi->disk_super, ds, sizeof(*ds));
 	brelse(bh);
 	if (err)
 		return err;
@@ -90,7 +172,9 @@ static int msnap_statfs(struct dentry *dentry, struct kstatfs *buf)
 {
 	struct super_block *sb = dentry->d_sb;
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
-	u64 free = msnap_free_blocks(sbi), keep = msnap_reserved_blocks(sbi);
+	u64 free = msnap_free_blocks(sbi);
+	/* What the next checkpoint may need is not available either. */
+	u64 keep = msnap_reserved_blocks(sbi) + msnap_meta_need(sbi);
 	u64 id[2];
 
 	buf->f_type = MEMSNAP_SUPER_MAGIC;
@@ -119,6 +203,9 @@ static int msnap_sync_fs(struct super_block *sb, int wait)
 	err = msnap_commit_ns(sb);
 	if (!err)
 		err = msnap_checkpoint(sb);
+	/* Whatever failed (ENOMEM in commit_ns), leave nothing in flight. */
+	if (err)
+		msnap_commit_drain(sbi);
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }
@@ -128,6 +215,13 @@ static void msnap_put_super(struct super_block *sb)
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 
 	cancel_delayed_work_sync(&sbi->flush_work);
+	/* Record an error while the device is still ours; none after. */
+	spin_lock_irq(&sbi->error_lock);
+	sbi->error_closed = true;
+	spin_unlock_irq(&sbi->error_lock);
+	flush_work(&sbi->error_work);
+	/* Leave other openers of the device no blocks bios bypassed. */
+	invalidate_bdev(sb->s_bdev);
 }
 
 static int msnap_show_options(struct seq_file *m, struct dentry *root)
@@ -201,6 +295,8 @@ static struct msnap_sb_info *msnap_sbi_alloc(struct super_block *sb)
 	INIT_LIST_HEAD(&sbi->pool);
 	INIT_WORK(&sbi->reap_work, msnap_reap_work);
 	init_waitqueue_head(&sbi->durable_wq);
+	INIT_WORK(&sbi->error_work, msnap_error_work);
+	spin_lock_init(&sbi->error_lock);
 	return sbi;
 }
 
@@ -237,6 +333,13 @@ static int msnap_fill_super(struct super_block *sb, struct fs_context *fc)
 	if (err)
 		return err;
 	sb->s_bdi->capabilities = 0;
+	/*
+	 * Log and data blocks are written with bios that bypass the block
+	 * device's page cache, and recovery reads them through it: drop
+	 * what another opener of the device kept cached since the last
+	 * mount, or replay could see blocks older than the disk's.
+	 */
+	invalidate_bdev(sb->s_bdev);
 	err = msnap_load(sb);
 	if (err)
 		return err;
@@ -305,8 +408,15 @@ static void msnap_kill_sb(struct super_block *sb)
 	if (sbi) {
 		msnap_stats_unregister(sbi);
 		cancel_delayed_work_sync(&sbi->flush_work);
-		if (sbi->wq)
+		/*
+		 * sync_fs drained the commits, but a failed commit_ns() (in
+		 * the flush work too) can return while its commit is in
+		 * flight: no completion may run once sbi is freed.
+		 */
+		if (sbi->wq) {
+			msnap_commit_drain(sbi);
 			destroy_workqueue(sbi->wq);
+		}
 		msnap_bounce_pool_drain(sbi);
 		msnap_alloc_destroy(sbi);
 		xa_destroy(&sbi->ino_changes);

@@ -33,7 +33,7 @@ BUFFER_FNS(msnap_verified, msnap_verified)
 #define MSNAP_VIRTUAL_NODE	(~0ULL)
 
 /* Keys covered by one slot of a node at @level: MSNAP_NODE_SLOTS^level. */
-static u64 msnap_slot_span(u32 level)
+u64 msnap_tree_span(u32 level)
 {
 	u64 span = 1;
 
@@ -90,15 +90,15 @@ int msnap_tree_lookup(struct super_block *sb, u64 root, u32 height,
 	*val = 0;
 	if (!root || !height || height > MSNAP_TREE_MAX_HEIGHT)
 		return 0;
-	if (height < MSNAP_TREE_MAX_HEIGHT &&
-	    key >= msnap_slot_span(height))
+	/* 504^7 fits in 64 bits: even the highest tree has a last key. */
+	if (key >= msnap_tree_span(height))
 		return 0;
 	for (level = height - 1; ; level--) {
 		bh = msnap_node_read(sb, block, owner, level, first);
 		if (IS_ERR(bh))
 			return PTR_ERR(bh);
 		node = (void *)bh->b_data;
-		span = msnap_slot_span(level);
+		span = msnap_tree_span(level);
 		slot = div64_u64(key - first, span);
 		block = le64_to_cpu(node->slot[slot]);
 		brelse(bh);
@@ -121,7 +121,7 @@ struct msnap_walk {
 static int msnap_walk_node(struct super_block *sb, struct msnap_walk *w,
 			   u64 block, u32 level, u64 first)
 {
-	u64 span = msnap_slot_span(level), child, key;
+	u64 span = msnap_tree_span(level), child, key;
 	struct buffer_head *bh;
 	struct msnap_node *node;
 	int err = 0, s;
@@ -239,7 +239,7 @@ static int msnap_cow_write(struct super_block *sb, struct msnap_cow *c,
 static int msnap_cow_node(struct super_block *sb, struct msnap_cow *c,
 			  u64 old, u32 level, u64 first, u64 *new)
 {
-	u64 span = msnap_slot_span(level), end;
+	u64 span = msnap_tree_span(level), end;
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	unsigned long idx;
 	bool changed = old == MSNAP_VIRTUAL_NODE;
@@ -307,7 +307,13 @@ int msnap_tree_update_batch(struct super_block *sb, u64 owner, u64 *root,
 	xa_for_each(changes, idx, entry)
 		if (xa_to_value(entry))
 			max = idx;
-	while (!h || (h < MSNAP_TREE_MAX_HEIGHT && max >= msnap_slot_span(h)))
+	/* No tree holds such a key: refuse rather than drop it (a leak). */
+	if (max >= msnap_tree_span(MSNAP_TREE_MAX_HEIGHT)) {
+		msnap_err(sb, "tree of inode %llu: key %lu beyond the highest tree",
+			  owner, max);
+		return -EUCLEAN;
+	}
+	while (!h || (h < MSNAP_TREE_MAX_HEIGHT && max >= msnap_tree_span(h)))
 		h++;
 	err = msnap_cow_node(sb, &c, h > c.old_height ? MSNAP_VIRTUAL_NODE :
 			     *root, h - 1, 0, &new);

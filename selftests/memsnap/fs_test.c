@@ -39,6 +39,7 @@
 #include <time.h>
 #include <linux/loop.h>
 #include <linux/memsnap.h>
+#include <time.h>
 
 #define FSTYPE		"memsnap"
 #define SCRATCH		"/dev/nvme0n1"
@@ -1254,6 +1255,82 @@ TEST_F(crash, commit_interval)
 }
 
 /*
+ * Damage the first record of @file's live log (log_head of its newest
+ * superblock) so that it fails its CRC: a commit torn by the power cut
+ * while the one after it reached the disk.
+ */
+static int tear_first_record(const char *file)
+{
+	struct msnap_super sb[2];
+	unsigned char blk[PG];
+	int fd = open(file, O_RDWR), n, err = -EIO;
+	off_t off;
+
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, sb, sizeof(sb), 0) != sizeof(sb))
+		goto out_close;
+	n = le64toh(sb[1].generation) > le64toh(sb[0].generation);
+	off = (off_t)(le64toh(sb[n].log_start) + le64toh(sb[n].log_head)) * PG;
+	if (pread(fd, blk, PG, off) != PG)
+		goto out_close;
+	blk[offsetof(struct msnap_log_block, payload) + 24] ^= 0x40;
+	if (pwrite(fd, blk, PG, off) == PG && !fsync(fd))
+		err = 0;
+out_close:
+	close(fd);
+	return err;
+}
+
+/*
+ * Records a crash leaves after the end of the replayed log never come
+ * back (review #1): commits N (torn) and N+1 (on disk) at the power cut;
+ * recovery ends the log at N; the recovered filesystem commits again,
+ * where N was; neither a second crash nor a clean unmount and mount may
+ * then replay the stale N+1.
+ */
+TEST_F(crash, stale_record_after_recovery)
+{
+	struct img c, c2;
+	int fd;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	fd = open(CP(self->mnt, "f"), O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 2 * PG));
+	ASSERT_EQ(0, syncfs(fd));	/* a checkpoint: the log is empty */
+	close(fd);
+	ASSERT_EQ(0, put(CP(self->mnt, "f"), 1, 0, PG, true));	/* N */
+	ASSERT_EQ(0, put(CP(self->mnt, "f"), 2, PG, PG, true));	/* N + 1 */
+	ASSERT_EQ(0, crash_copy(&self->live, &c, "stale1"));
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	img_detach(&c);
+	ASSERT_EQ(0, tear_first_record(c.file));
+	ASSERT_EQ(0, img_attach(&c));
+
+	/* Recovery: N is torn, so N + 1 is not part of the log either. */
+	ASSERT_EQ(0, img_mount(&c, self->aux, "commit=3600"));
+	EXPECT_TRUE(holds(CP(self->aux, "f"), 1, 0, 2 * PG));
+	/* A new commit takes N's place in the log. */
+	ASSERT_EQ(0, put(CP(self->aux, "f"), 3, 0, PG, true));
+
+	/* A second power cut now: the new commit, not the stale one. */
+	ASSERT_EQ(0, crash_copy(&c, &c2, "stale2"));
+	ASSERT_EQ(0, mount(c2.dev, self->mnt, FSTYPE, MS_RDONLY, NULL) ? -errno : 0);
+	EXPECT_TRUE(holds(CP(self->mnt, "f"), 3, PG, 2 * PG));
+	umount2(self->mnt, 0);
+	EXPECT_EQ(0, fsck(c2.dev));
+	img_destroy(&c2);
+
+	/* A clean unmount and mount: the same. */
+	umount2(self->aux, 0);
+	EXPECT_EQ(0, fsck(c.dev));
+	ASSERT_EQ(0, img_mount(&c, self->aux, NULL));
+	EXPECT_TRUE(holds(CP(self->aux, "f"), 3, PG, 2 * PG));
+	EXPECT_EQ(0, crash_done(self, &c));
+}
+
+/*
  * Changes to a file unlinked while open stay in memory (review #2): none
  * may reach the log, where recovery would find an entry for a file that
  * does not exist and refuse to mount.  Each change is made on its own
@@ -1532,6 +1609,111 @@ TEST_F_TIMEOUT(crash, enospc, 240)
 	EXPECT_TRUE(holds(CP(self->mnt, "after"), 99, PG, PG));
 	list_dir(self->mnt, names, sizeof(names));
 	EXPECT_EQ(NULL, strstr(names, "f00"));
+}
+
+/*
+ * Metadata space (review #4): each file costs an inode block and a share
+ * of the inode tree at the next checkpoint, a sparse persist one page-map
+ * leaf per page.  Creating files, or persisting scattered pages, on a
+ * filesystem with no room for that metadata must fail with ENOSPC: never
+ * a checkpoint that fails and stops the filesystem.  Deleting files then
+ * gives the space back, and the image stays clean.
+ */
+TEST_F_TIMEOUT(crash, enospc_for_metadata, 600)
+{
+	char name[32];
+	int dfd, fd, i, n, err = 0;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	dfd = open(self->mnt, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+	for (n = 0; n < 40000 && !err; n++) {
+		snprintf(name, sizeof(name), "m%05d", n);
+		fd = open(CP(self->mnt, name), O_RDWR | O_CREAT, 0644);
+		if (fd < 0)
+			err = errno;
+		else
+			close(fd);
+		/* A checkpoint now and then, as the log or syncfs would. */
+		if (!err && n % 4096 == 4095 && syncfs(dfd))
+			err = errno;
+	}
+	ASSERT_EQ(ENOSPC, err) {
+		TH_LOG("file %d: %s", n, strerror(err));
+	}
+	fd = dfd;
+	EXPECT_EQ(0, syncfs(fd)) {
+		TH_LOG("syncfs after %d files: %s", n, strerror(errno));
+	}
+	/* Deleting gives the space back. */
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "m%05d", i);
+		ASSERT_EQ(0, unlink(CP(self->mnt, name)));
+	}
+	EXPECT_EQ(0, syncfs(fd));
+	close(fd);
+	ASSERT_EQ(0, put(CP(self->mnt, "after"), 7, 0, PG, true));
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	EXPECT_EQ(0, fsck(self->live.dev));
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, NULL));
+	EXPECT_TRUE(holds(CP(self->mnt, "after"), 7, PG, PG));
+	EXPECT_TRUE(exists(CP(self->mnt, "m00200")));
+	EXPECT_FALSE(exists(CP(self->mnt, "m00000")));
+}
+
+/* Scattered pages on a nearly full filesystem: one leaf each. */
+TEST_F_TIMEOUT(crash, enospc_for_scattered_pages, 600)
+{
+	const size_t stride = 504 * PG, n = 2000;
+	char *m = MAP_FAILED;
+	int fd, filler, err = 0;
+	size_t i, done = 0;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	/* Fill the data area with one file, 1 MiB at a time, until ENOSPC. */
+	filler = open(CP(self->mnt, "filler"), O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, filler);
+	for (i = 0; i < 128 && !err; i++) {
+		ASSERT_EQ(0, put(CP(self->mnt, "filler"), 1, i << 20, 1 << 20, false));
+		if (fsync(filler))
+			err = errno;
+	}
+	ASSERT_EQ(ENOSPC, err);
+	/* Make room for the data of the scattered pages, not their leaves. */
+	ASSERT_EQ(0, ftruncate(filler, (off_t)(i - 12) << 20));
+	ASSERT_EQ(0, fsync(filler));
+	ASSERT_EQ(0, syncfs(filler));
+	fd = open(CP(self->mnt, "sparse"), O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, n * stride));
+	m = mmap(NULL, n * stride, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	/* Persist in steps of 100 pages until one does not fit. */
+	for (err = 0; done < n && !err; done += 100) {
+		for (i = done; i < done + 100; i++)
+			m[i * stride] = 1;
+		struct msnap_persist_args pa = {
+			.size = sizeof(pa),
+			.addr = (uintptr_t)(m + done * stride),
+			.len = 100 * stride,
+		};
+
+		err = ioctl(fd, MSNAP_IOC_PERSIST, &pa) ? -errno : 0;
+	}
+	EXPECT_EQ(-ENOSPC, err);
+	/* The filesystem is fine: a checkpoint, then deleting frees space. */
+	EXPECT_EQ(0, syncfs(fd)) {
+		TH_LOG("syncfs after %zu pages: %s", done, strerror(errno));
+	}
+	munmap(m, n * stride);
+	close(fd);
+	close(filler);
+	ASSERT_EQ(0, unlink(CP(self->mnt, "filler")));
+	ASSERT_EQ(0, put(CP(self->mnt, "after"), 7, 0, 1 << 20, true));
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	EXPECT_EQ(0, fsck(self->live.dev));
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, NULL));
+	EXPECT_TRUE(holds(CP(self->mnt, "after"), 7, 1 << 20, 1 << 20));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1865,6 +2047,156 @@ TEST_F_TIMEOUT(crash, random_corruption, 300)
 	EXPECT_EQ(0, mount(c.dev, self->aux, FSTYPE, 0, NULL));
 	umount2(self->aux, 0);
 	img_destroy(&c);
+}
+
+/* ------------------------------------------------------------------ */
+/* A device whose data area can fail (device-mapper)                   */
+
+#define DM_NAME		"fs_test_err"
+#define DM_DEV		"/dev/mapper/" DM_NAME
+
+/* The newest valid-looking superblock of @dev, read past any cache. */
+static int newest_super(const char *dev, struct msnap_super *out)
+{
+	struct msnap_super *sb;
+	int fd, i, best = -1;
+
+	if (posix_memalign((void **)&sb, PG, 2 * PG))
+		return -1;
+	fd = open(dev, O_RDONLY | O_DIRECT);
+	if (fd < 0 || pread(fd, sb, 2 * PG, 0) != 2 * PG) {
+		if (fd >= 0)
+			close(fd);
+		free(sb);
+		return -1;
+	}
+	close(fd);
+	for (i = 0; i < 2; i++)
+		if (sb[i].magic == MSNAP_SB_MAGIC &&
+		    (best < 0 || sb[i].generation > sb[best].generation))
+			best = i;
+	if (best >= 0)
+		*out = sb[best];
+	free(sb);
+	return best < 0 ? -1 : 0;
+}
+
+/*
+ * (Re)load DM_NAME over @im: all of it linear, or from the first data
+ * block on the error target when @fail.  The table is swapped without
+ * freezing the filesystem (--nolockfs), which would checkpoint.
+ */
+static int dm_map(struct img *im, bool fail, bool create)
+{
+	struct msnap_super sb;
+	unsigned long long sectors, bad;
+	char table[256];
+	off_t size;
+	int fd;
+
+	fd = open(im->dev, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	size = lseek(fd, 0, SEEK_END);
+	close(fd);
+	if (newest_super(im->dev, &sb))
+		return -1;
+	sectors = size / 512;
+	bad = sb.data_start * (PG / 512);
+	if (fail)
+		snprintf(table, sizeof(table), "'0 %llu linear %s 0' '%llu %llu error'",
+			 bad, im->dev, bad, sectors - bad);
+	else
+		snprintf(table, sizeof(table), "'0 %llu linear %s 0'", sectors,
+			 im->dev);
+	if (create)
+		return sh("printf '%%s\\n' %s | dmsetup create " DM_NAME
+			  " && dmsetup mknodes " DM_NAME " && udevadm settle 2>/dev/null; test -b " DM_DEV,
+			  table);
+	return sh("printf '%%s\\n' %s | dmsetup reload " DM_NAME
+		  " && dmsetup resume --nolockfs " DM_NAME, table);
+}
+
+static bool have_dmsetup(void)
+{
+	return !sh("dmsetup version > /dev/null 2>&1");
+}
+
+/*
+ * The first IO error is recorded in the superblock (MSNAP_SB_ERROR, the
+ * errno, the time); the next mount warns; the state stays across later
+ * checkpoints; fsck reports it.
+ */
+TEST_F(crash, error_recorded_in_superblock)
+{
+	struct msnap_super sb;
+	time_t t0 = time(NULL);
+	char mark[64];
+
+	if (!have_dmsetup())
+		SKIP(return, "no dmsetup");
+	sh("dmsetup remove " DM_NAME " 2>/dev/null");
+	ASSERT_EQ(0, dm_map(&self->live, false, true));
+	ASSERT_EQ(0, mount(DM_DEV, self->mnt, FSTYPE, 0, "commit=3600"));
+	ASSERT_EQ(0, put(CP(self->mnt, "a"), 1, 0, 2 * PG, true));
+	ASSERT_EQ(0, dm_map(&self->live, true, false));
+	EXPECT_NE(0, put(CP(self->mnt, "b"), 2, 0, PG, true));
+	EXPECT_EQ(0, umount2(self->mnt, 0));
+	ASSERT_EQ(0, dm_map(&self->live, false, false));
+	ASSERT_EQ(0, newest_super(DM_DEV, &sb));
+	EXPECT_EQ(MSNAP_SB_ERROR, sb.state & MSNAP_SB_ERROR);
+	EXPECT_EQ(EIO, sb.error_code);
+	EXPECT_LE(t0, (time_t)sb.error_time);
+	EXPECT_GE(time(NULL), (time_t)sb.error_time);
+
+	/* The next mount says so, and replays what was durable. */
+	snprintf(mark, sizeof(mark), "fs_test mark %ld", (long)getpid());
+	sh("echo '%s' > /dev/kmsg", mark);
+	ASSERT_EQ(0, mount(DM_DEV, self->mnt, FSTYPE, 0, NULL));
+	EXPECT_EQ(0, sh("dmesg | sed -n '/%s/,$p' | grep 'an error was recorded (-EIO at .*run fsck.memsnap'",
+			mark));
+	EXPECT_TRUE(holds(CP(self->mnt, "a"), 1, 2 * PG, 2 * PG));
+	/* Checkpoints keep it until fsck clears it. */
+	ASSERT_EQ(0, put(CP(self->mnt, "c"), 3, 0, PG, true));
+	EXPECT_EQ(0, umount2(self->mnt, 0));
+	ASSERT_EQ(0, newest_super(DM_DEV, &sb));
+	EXPECT_EQ(MSNAP_SB_ERROR, sb.state & MSNAP_SB_ERROR);
+	EXPECT_EQ(EIO, sb.error_code);
+	EXPECT_NE(0, fsck_quiet(DM_DEV));
+	sh("dmsetup remove " DM_NAME);
+	/* The image has the error state: no clean fsck in the teardown. */
+	img_destroy(&self->live);
+}
+
+/*
+ * Recovery must not read through a block device cache that the raw bios
+ * of the last mount bypassed.  Another opener keeps the device's page
+ * cache alive across mounts; the first mount read the log head (empty)
+ * through it, then wrote a commit there with a bio; a write error keeps
+ * the unmount from checkpointing.  The remount must replay that commit.
+ */
+TEST_F(crash, remount_reads_past_device_cache)
+{
+	int holder;
+
+	if (!have_dmsetup())
+		SKIP(return, "no dmsetup");
+	sh("dmsetup remove " DM_NAME " 2>/dev/null");
+	ASSERT_EQ(0, dm_map(&self->live, false, true));
+	holder = open(DM_DEV, O_RDONLY);
+	ASSERT_LE(0, holder);
+	ASSERT_EQ(0, mount(DM_DEV, self->mnt, FSTYPE, 0, "commit=3600"));
+	ASSERT_EQ(0, put(CP(self->mnt, "a"), 1, 0, 2 * PG, true));
+	ASSERT_EQ(0, dm_map(&self->live, true, false));
+	EXPECT_NE(0, put(CP(self->mnt, "b"), 2, 0, PG, true));
+	EXPECT_EQ(0, umount2(self->mnt, 0));
+	ASSERT_EQ(0, dm_map(&self->live, false, false));
+	ASSERT_EQ(0, mount(DM_DEV, self->mnt, FSTYPE, 0, NULL));
+	EXPECT_TRUE(holds(CP(self->mnt, "a"), 1, 2 * PG, 2 * PG));
+	EXPECT_EQ(0, umount2(self->mnt, 0));
+	close(holder);
+	sh("dmsetup remove " DM_NAME);
+	img_destroy(&self->live);
 }
 
 TEST_HARNESS_MAIN

@@ -241,6 +241,11 @@ FIXTURE(img) {
 	int nlog;
 	uint64_t ientry_blk;		/* a log block with an INODE entry */
 	size_t ientry_off;		/* that entry's offset in the block */
+	uint64_t dentry_blk;		/* a log block with a DATA entry */
+	size_t dentry_off;		/* that entry's offset in the block */
+	uint64_t ck1_inode, ck1_map;	/* ck1's inode block and page map root */
+	uint64_t ck1_dentry_blk;	/* a DATA entry of ck1 in the log */
+	size_t ck1_dentry_off;
 };
 
 static void write_file(struct __test_metadata *_metadata, const char *name,
@@ -323,6 +328,11 @@ FIXTURE_SETUP(img)
 		if (in->name_len == 3 && !memcmp(in->name, "ck3", 3) &&
 		    in->map_height == 1)
 			self->unlinked_map = in->map_root;
+		if (in->name_len == 3 && !memcmp(in->name, "ck1", 3) &&
+		    in->map_height == 1) {
+			self->ck1_inode = b;
+			self->ck1_map = in->map_root;
+		}
 	}
 	self->bitmap_blk = self->sb.bitmap_start +
 			   self->sb.bitmap_copy * self->sb.bitmap_blocks;
@@ -333,8 +343,11 @@ FIXTURE_SETUP(img)
 		if (lb->magic == MSNAP_LOG_MAGIC && lb->seq > self->sb.ckpt_seq)
 			self->log_blk[self->nlog++] = self->sb.log_start + b;
 	}
-	/* The first INODE entry of a file in the log. */
-	for (i = 0; i < self->nlog && !self->ientry_blk; i++) {
+	/*
+	 * The first INODE entry of a file in the log, the first DATA entry,
+	 * and the first DATA entry of ck1.
+	 */
+	for (i = 0; i < self->nlog; i++) {
 		const struct msnap_log_block *lb =
 			(void *)(orig + self->log_blk[i] * PG);
 		const struct msnap_entry_hdr *h;
@@ -345,18 +358,32 @@ FIXTURE_SETUP(img)
 			h = (const void *)(lb->payload + off);
 			if (h->len < sizeof(*h))
 				break;
-			if (h->type == MSNAP_ENTRY_INODE &&
+			if (h->type == MSNAP_ENTRY_INODE && !self->ientry_blk &&
 			    h->ino >= MSNAP_FIRST_INO) {
 				self->ientry_blk = self->log_blk[i];
 				self->ientry_off = offsetof(struct msnap_log_block,
 							    payload) + off;
-				break;
+			}
+			if (h->type == MSNAP_ENTRY_DATA && !self->dentry_blk) {
+				self->dentry_blk = self->log_blk[i];
+				self->dentry_off = offsetof(struct msnap_log_block,
+							    payload) + off;
+			}
+			if (h->type == MSNAP_ENTRY_DATA && self->ck1_inode &&
+			    !self->ck1_dentry_blk &&
+			    h->ino == ((struct msnap_inode *)
+				       (orig + self->ck1_inode * PG))->ino) {
+				self->ck1_dentry_blk = self->log_blk[i];
+				self->ck1_dentry_off =
+					offsetof(struct msnap_log_block, payload) + off;
 			}
 		}
 	}
 	ASSERT_NE(0, self->node_blk);
 	ASSERT_NE(0, self->inode_blk);
 	ASSERT_NE(0, self->ientry_blk);
+	ASSERT_NE(0, self->dentry_blk);
+	ASSERT_NE(0, self->ck1_dentry_blk);
 	ASSERT_LT(0, self->nlog);
 	TH_LOG("superblock %c, inode root %llu, inode block %llu, bitmap %llu, %d log blocks",
 	       'A' + i, (unsigned long long)self->node_blk,
@@ -376,7 +403,7 @@ enum kind { U8, U16, U32, U64 };
 struct field {
 	const char *name;
 	int which;		/* 0 sb, 1 node, 2 inode, 3 bitmap, 4 log, 5 map leaf,
-				 * 6 a log INODE entry */
+				 * 6 a log INODE entry, 7 a log DATA entry */
 	size_t off;
 	enum kind k;
 	uint64_t val;		/* stored (xor when xor) */
@@ -391,6 +418,9 @@ struct field {
 /* Attributes the format forbids: fsck flags them, the kernel refuses. */
 #define BAD(w, st, fld, kind, v) \
 	{ #st "." #fld, w, offsetof(struct st, fld), kind, v, 0, 1, 0, 1 }
+
+/* A val that stands for the inode tree root's block number. */
+#define V_INODE_ROOT	0xfeedfeedULL
 
 static const struct field fields[] = {
 	F(0, msnap_super, magic, U64, 1, 1, 1),
@@ -415,6 +445,8 @@ static const struct field fields[] = {
 	F(0, msnap_super, generation, U64, 1ULL << 62, 0, 0),
 	F(0, msnap_super, ckpt_seq, U64, 1ULL << 40, 0, 0),
 	F(0, msnap_super, state, U32, 0xffff, 0, 0),
+	/* Inode numbers are inode tree keys, below 504^7: none left. */
+	BAD(0, msnap_super, next_ino, U64, ~0ULL),
 	F(1, msnap_node, magic, U32, 1, 1, 1),
 	F(1, msnap_node, level, U32, 5, 0, 1),
 	F(1, msnap_node, reserved[3], U8, 1, 0, 1),
@@ -451,21 +483,39 @@ static const struct field fields[] = {
 	F(3, msnap_bitmap, index, U64, 7, 0, 1),
 	F(3, msnap_bitmap, reserved[0], U8, 1, 0, 1),
 	/*
-	 * Known kernel bug: log replay frees the old block of a remapped page
-	 * without checking the bitmap had it in use: WARN in
-	 * msnap_release_ondisk() (kmod/alloc.c) instead of refusing the mount.
+	 * Once a kernel bug: log replay freed the old block of a remapped
+	 * page without checking the bitmap had it in use (a WARN in
+	 * msnap_release_ondisk()), and a referenced block marked free could
+	 * be handed to another file.  The mount now checks every block the
+	 * checkpoint references against the bitmap.
 	 */
 	{ "msnap_bitmap.bits[0] (used blocks marked free)", 3,
-	  offsetof(struct msnap_bitmap, bits), U8, 0, 0, 1, 1, 0 },
+	  offsetof(struct msnap_bitmap, bits), U8, 0, 0, 1, 1, 1 },
+	{ "msnap_bitmap.bits[1] (used blocks marked free)", 3,
+	  offsetof(struct msnap_bitmap, bits) + 1, U8, 0, 0, 1, 1, 1 },
+	{ "msnap_bitmap.bits[2] (used blocks marked free)", 3,
+	  offsetof(struct msnap_bitmap, bits) + 2, U8, 0, 0, 1, 1, 1 },
 	/*
-	 * Known kernel bug: replaying the log's unlink of ck3 releases its
-	 * page map's values unchecked: a slot outside the data area WARNs in
-	 * msnap_release_ondisk() (from msnap_release_tree_value(), via
-	 * msnap_inode_unlinked()), and again in msnap_release_used() when the
-	 * failed mount evicts the inode.
+	 * Once a kernel bug: replaying the log's unlink of ck3 released its
+	 * page map's values unchecked: a slot outside the data area WARNed
+	 * in msnap_release_ondisk() (from msnap_release_tree_value(), via
+	 * msnap_inode_unlinked()), and again in msnap_release_used() when
+	 * the failed mount evicted the inode.
 	 */
 	{ "page map leaf of a file the log unlinks: slot[0] = 1", 5,
-	  offsetof(struct msnap_node, slot), U64, 1, 0, 1, 1, 0 },
+	  offsetof(struct msnap_node, slot), U64, 1, 0, 1, 1, 1 },
+	/* A page map and the inode tree share a block. */
+	{ "page map leaf of ck3: slot[1] = the inode tree root", 5,
+	  offsetof(struct msnap_node, slot[1]), U64, V_INODE_ROOT, 0, 1, 0, 1 },
+	/*
+	 * A DATA entry that fsck's record checks call corruption: a page
+	 * past the file's size (and past the largest file), a block outside
+	 * the data area.  The kernel must refuse where fsck does.
+	 */
+	BAD(7, msnap_entry_data, index, U64, 1ULL << 20),
+	BAD(7, msnap_entry_data, index, U64, 1ULL << 40),
+	BAD(7, msnap_entry_data, index, U64, 1ULL << 63),
+	BAD(7, msnap_entry_data, block, U64, 1),
 	F(4, msnap_log_block, magic, U32, 1, 1, 0),
 	F(4, msnap_log_block, seq, U64, 5, 1, 0),
 	F(4, msnap_log_block, index, U32, 3, 0, 0),
@@ -510,7 +560,8 @@ TEST_F_TIMEOUT(img, targeted_fields, 900)
 		int n = f->which == 4 ? (self->nlog < 2 ? self->nlog : 2) : 1;
 
 		if ((f->which == 5 && !self->unlinked_map) ||
-		    (f->which == 6 && !self->ientry_blk))
+		    (f->which == 6 && !self->ientry_blk) ||
+		    (f->which == 7 && !self->dentry_blk))
 			continue;
 
 		for (j = 0; j < n; j++) {
@@ -525,12 +576,16 @@ TEST_F_TIMEOUT(img, targeted_fields, 900)
 			case 3: b = self->bitmap_blk; break;
 			case 5: b = self->unlinked_map; break;
 			case 6: b = self->ientry_blk; break;
+			case 7: b = self->dentry_blk; break;
 			default: b = self->log_blk[j == 0 ? 0 : self->nlog - 1];
 			}
 			memcpy(work, orig, IMG_SZ);
 			blk = work + b * PG;
-			store(blk + f->off + (f->which == 6 ? self->ientry_off : 0),
+			store(blk + f->off + (f->which == 6 ? self->ientry_off :
+					      f->which == 7 ? self->dentry_off : 0),
 			      f->k, f->val, f->xor);
+			if (f->val == V_INODE_ROOT)
+				store(blk + f->off, U64, self->node_blk, 0);
 			fix_crc(blk, crc_off(orig + b * PG));
 			snprintf(what, sizeof(what), "%s (block %llu)", f->name,
 				 (unsigned long long)b);
@@ -541,6 +596,101 @@ TEST_F_TIMEOUT(img, targeted_fields, 900)
 	TH_LOG("%d images: %d refused, %d mounted (%d of them flagged by fsck); fsck: %d clean, %d flagged",
 	       st.tries, st.refused, st.mounted, st.mounted_flagged,
 	       st.fsck_clean, st.fsck_flagged);
+	EXPECT_EQ(0, st.bad);
+}
+
+/*
+ * A fresh filesystem (its log of 64 blocks, the least mkfs makes) remade
+ * into one with a log of 3 and an otherwise consistent layout: the
+ * bitmaps and the data area moved down, every block number in a
+ * superblock or a node with them.  The format requires 4 log blocks; with fewer no record is
+ * ever replayable (a record may use a quarter of the log).
+ */
+static int small_log_image(struct __test_metadata *_metadata)
+{
+	struct msnap_super *sb;
+	struct msnap_node *n;
+	char dev[32];
+	uint64_t b, shift = 0;
+	int lfd, fd, i, s;
+
+	memset(work, 0, IMG_SZ);
+	if (put_image(work) || loop_attach(dev, sizeof(dev), &lfd))
+		return -1;
+	i = msnap_sh("%s/build/tools/mkfs.memsnap -f -q -l 256K %s",
+		     getenv("MEMSNAP_ROOT"), dev);
+	loop_detach(lfd);
+	fd = open(FILE_, O_RDONLY);
+	if (i || fd < 0 || pread(fd, work, IMG_SZ, 0) != (ssize_t)IMG_SZ)
+		return -1;
+	close(fd);
+	for (i = 0; i < 2; i++) {
+		sb = (void *)(work + i * PG);
+		if (sb->magic != MSNAP_SB_MAGIC)
+			continue;
+		if (sb->log_start != 2 || sb->bitmap_blocks != 1 ||
+		    sb->bitmap_start != 2 + sb->log_blocks)
+			return -1;
+		shift = sb->log_blocks - 3;
+		sb->log_blocks = 3;
+		sb->bitmap_start = 5;
+		sb->data_start = 7;
+		if (sb->inode_root)
+			sb->inode_root -= shift;
+		fix_crc(work + i * PG, crc_off(work + i * PG));
+	}
+	if (!shift)
+		return -1;
+	memmove(work + 5 * PG, work + (5 + shift) * PG,
+		IMG_SZ - (5 + shift) * PG);
+	memset(work + IMG_SZ - shift * PG, 0, shift * PG);
+	for (b = 7; b < IMG_SZ / PG; b++) {
+		n = (void *)(work + b * PG);
+		if (n->magic != MSNAP_NODE_MAGIC)
+			continue;
+		for (s = 0; s < MSNAP_NODE_SLOTS; s++)
+			if (n->slot[s])
+				n->slot[s] -= shift;
+		fix_crc(work + b * PG, crc_off(work + b * PG));
+	}
+	return 0;
+}
+
+/* Damage that takes more than one field; each image must be refused. */
+TEST_F_TIMEOUT(img, crafted_images, 300)
+{
+	struct stats st = {};
+	struct msnap_inode *in;
+	struct msnap_node *n;
+	uint64_t key = 1;
+	int i;
+
+	if (!self->ready)
+		return;
+	/*
+	 * Once an out-of-bounds read in msnap_tree_lookup(): a page map of
+	 * height 7 (ck1's, its leaf claiming level 6) and a DATA entry of
+	 * ck1 for page 504^7, whose slot in the root is past the node.
+	 */
+	for (i = 0; i < 7; i++)
+		key *= MSNAP_NODE_SLOTS;
+	memcpy(work, orig, IMG_SZ);
+	in = (void *)(work + self->ck1_inode * PG);
+	in->map_height = 7;
+	fix_crc(work + self->ck1_inode * PG, 4);
+	n = (void *)(work + self->ck1_map * PG);
+	n->level = 6;
+	fix_crc(work + self->ck1_map * PG, 4);
+	store(work + self->ck1_dentry_blk * PG + self->ck1_dentry_off +
+	      offsetof(struct msnap_entry_data, index), U64, key, 0);
+	fix_crc(work + self->ck1_dentry_blk * PG, 4);
+	try_image(_metadata, &st, "ck1: page map of height 7, DATA for page 504^7",
+		  1, 1);
+
+	ASSERT_EQ(0, small_log_image(_metadata));
+	try_image(_metadata, &st, "a log of 3 blocks, the layout consistent", 1, 1);
+	TH_LOG("%d images: %d refused, %d mounted", st.tries, st.refused,
+	       st.mounted);
 	EXPECT_EQ(0, st.bad);
 }
 

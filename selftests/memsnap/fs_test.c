@@ -1052,17 +1052,20 @@ static const char *crash_path(FIXTURE_DATA(crash) *self, const char *dir,
 	return p;
 }
 
-/* Run a shell command line quietly; its exit status, or -1. */
+/*
+ * Run a shell command line quietly (its own redirections still apply:
+ * the group's go to /dev/null); its exit status, or -1.
+ */
 static int sh(const char *fmt, ...)
 {
-	char cmd[1024];
+	char line[1024], cmd[1100];
 	va_list ap;
 	int st;
 
 	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	strncat(cmd, " >/dev/null 2>&1", sizeof(cmd) - strlen(cmd) - 1);
+	snprintf(cmd, sizeof(cmd), "{ %s; } >/dev/null 2>&1", line);
 	st = system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

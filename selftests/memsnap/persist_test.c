@@ -641,27 +641,35 @@ static void *syncer_run(void *p)
 	return NULL;
 }
 
-/* Wait up to 10 s for thread @tid to sleep uninterruptibly (in the kernel). */
-static int wait_blocked(pid_t tid)
+/* Whether thread @tid sleeps uninterruptibly (in the kernel). */
+static int thread_blocked(pid_t tid)
 {
 	char path[64], buf[256], *st;
-	int i, fd, n;
+	int fd, n;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", tid);
-	for (i = 0; i < 1000; i++) {
-		fd = open(path, O_RDONLY);
-		n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-		if (fd >= 0)
-			close(fd);
-		if (n > 0) {
-			buf[n] = 0;
-			st = strrchr(buf, ')');
-			if (st && st[1] == ' ' && st[2] == 'D')
-				return 0;
-		}
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	st = strrchr(buf, ')');
+	return st && st[1] == ' ' && st[2] == 'D';
+}
+
+/* Wait up to 10 s for thread @tid to stay blocked for 100 ms. */
+static int wait_blocked(pid_t tid)
+{
+	int i, seen = 0;
+
+	for (i = 0; i < 1000 && seen < 10; i++) {
+		seen = thread_blocked(tid) ? seen + 1 : 0;
 		usleep(10000);
 	}
-	return -ETIMEDOUT;
+	return seen == 10 ? 0 : -ETIMEDOUT;
 }
 
 /* How many of this process's threads are io-wq workers ("iou-wrk-*"). */

@@ -30,6 +30,85 @@ static u64 msnap_new_nonce(u64 old)
 	return nonce;
 }
 
+/*
+ * Metadata space.  A checkpoint writes, copy-on-write, a new block for
+ * every tree node on the path to a changed key and an inode block per
+ * changed inode, all from free blocks (the old ones come back only once
+ * it is durable).  Their number is bounded from counters kept as keys
+ * change, and every operation that adds to it is admitted only while the
+ * free blocks cover it (review #4: a checkpoint that found no room
+ * stopped the filesystem for good).
+ */
+
+/* Nodes a checkpoint may write for @changed keys in a tree of @keys keys. */
+u64 msnap_tree_need(u64 changed, u64 keys)
+{
+	u64 need = 0, nodes = keys;
+
+	if (!changed)
+		return 0;
+	do {
+		nodes = DIV_ROUND_UP_ULL(nodes, MSNAP_NODE_SLOTS);
+		need += min(changed, nodes);
+	} while (nodes > 1);
+	return need;
+}
+
+/* @mi's inode block and page-map nodes for @pages changed keys below @keys. */
+u64 msnap_file_need(struct msnap_inode_info *mi, u64 pages, u64 keys)
+{
+	u64 span = msnap_tree_span(mi->map_height);
+
+	return 1 + msnap_tree_need(pages, max(keys, span));
+}
+
+/* @inode's counters changed: update its share of sbi->meta_files. */
+void msnap_meta_update(struct inode *inode)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(inode->i_sb);
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	u64 need;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	if (list_empty(&mi->ckpt_entry))
+		return;
+	need = msnap_file_need(mi, mi->ckpt_pages, mi->ckpt_keys);
+	sbi->meta_files += need - mi->meta_need;
+	mi->meta_need = need;
+}
+
+/* Blocks the next checkpoint may allocate, at most. */
+u64 msnap_meta_need(struct msnap_sb_info *sbi)
+{
+	return sbi->meta_files +
+	       msnap_tree_need(sbi->ckpt_inodes, READ_ONCE(sbi->next_ino));
+}
+
+/*
+ * Room for @blocks more blocks (data and metadata) on top of what the
+ * next checkpoint needs, and the checkpoint reserve if @reserve (deleting
+ * files may use the reserve, so that a full filesystem can always free
+ * space); checkpoints once to get released blocks back.  -ENOSPC if not.
+ */
+int msnap_meta_room(struct super_block *sb, u64 blocks, bool reserve)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	int err, tries;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	for (tries = 0; tries < 2; tries++) {
+		if (msnap_free_blocks(sbi) >= blocks + msnap_meta_need(sbi) +
+		    (reserve ? msnap_reserved_blocks(sbi) : 0))
+			return 0;
+		if (tries)
+			break;
+		err = msnap_checkpoint(sb);
+		if (err)
+			return err;
+	}
+	return -ENOSPC;
+}
+
 static int msnap_ckpt_inode(struct super_block *sb, struct inode *inode,
 			    struct msnap_bh_batch *batch)
 {
@@ -44,6 +123,9 @@ static int msnap_ckpt_inode(struct super_block *sb, struct inode *inode,
 	if (err)
 		return err;
 	xa_destroy(&mi->overlay);
+	mi->ckpt_pages = 0;
+	mi->ckpt_keys = 0;
+	mi->meta_need = 0;
 	err = msnap_alloc_blocks(sbi, 1, &block, true);
 	if (err)
 		return err;
@@ -96,14 +178,16 @@ int msnap_checkpoint(struct super_block *sb)
 	int err, err2;
 
 	lockdep_assert_held(&sbi->commit_mutex);
+	/*
+	 * The checkpoint must not include a commit that is not durable.
+	 * Drain even after an error: unmount frees what the completion of
+	 * a commit in flight touches.
+	 */
+	msnap_commit_drain(sbi);
 	if (sbi->error)
 		return -EIO;
 	if (sb_rdonly(sb))
 		return 0;
-	/* The checkpoint must not include a commit that is not durable. */
-	msnap_commit_drain(sbi);
-	if (sbi->error)
-		return -EIO;
 	/* Nothing since the last one: keep the superblocks as they are. */
 	if (sbi->log_renewed && !sbi->log_used && !sbi->ns_len &&
 	    list_empty(&sbi->ckpt_list) && xa_empty(&sbi->ino_changes) &&
@@ -129,6 +213,8 @@ int msnap_checkpoint(struct super_block *sb)
 	}
 	sbi->log_used = 0;
 	sbi->log_renewed = true;
+	sbi->meta_files = 0;
+	sbi->ckpt_inodes = 0;
 	sbi->ns_len = 0;
 	msnap_release_pending(sbi);
 	msnap_stats_inc(&sbi->stats, MSNAP_ST_CKPTS, 1);

@@ -114,6 +114,49 @@ static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
 #endif
 
 /*
+ * io_uring commands.  The payload (sqe->cmd) is reached through
+ * ioucmd->sqe in 6.12 and ioucmd->cmd in 6.1.  When a command that
+ * returned -EAGAIN is reissued from an io-wq worker, 6.1 points
+ * ioucmd->cmd at io_uring's own copy of the SQE; 6.12 makes the copy but
+ * leaves ioucmd->sqe on the SQ ring entry (io_uring_cmd(); repointed from
+ * 6.14 on), which the application may have reused since io_uring_enter()
+ * returned: there memsnap keeps its own copy (uring.c).
+ *
+ * The task that submitted the command is the request's: 6.12 has an
+ * accessor, 6.1 only the io_kiocb field it reads.
+ */
+#if MSNAP_K612
+#include <linux/io_uring/cmd.h>
+
+#define MSNAP_URING_REISSUE_READS_RING	1
+
+static inline const void *msnap_uring_cmd_payload(struct io_uring_cmd *ucmd)
+{
+	return io_uring_sqe_cmd(ucmd->sqe);
+}
+
+static inline struct task_struct *msnap_uring_cmd_task(struct io_uring_cmd *ucmd)
+{
+	return io_uring_cmd_get_task(ucmd);
+}
+#else
+#include <linux/io_uring.h>
+#include <linux/io_uring_types.h>
+
+#define MSNAP_URING_REISSUE_READS_RING	0
+
+static inline const void *msnap_uring_cmd_payload(struct io_uring_cmd *ucmd)
+{
+	return ucmd->cmd;
+}
+
+static inline struct task_struct *msnap_uring_cmd_task(struct io_uring_cmd *ucmd)
+{
+	return cmd_to_io_kiocb(ucmd)->task;
+}
+#endif
+
+/*
  * Standard CRC32C (seed ~0, result inverted), by the implementation
  * chosen at load (crc.c).  Both return the raw register, without the
  * final inversion.  crc32c() is the libcrc32c module's on 6.1 and 6.12

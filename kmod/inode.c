@@ -123,8 +123,12 @@ void msnap_mark_ckpt(struct inode *inode)
 	struct msnap_inode_info *mi = MSNAP_I(inode);
 
 	lockdep_assert_held(&MSNAP_SB(inode->i_sb)->commit_mutex);
-	if (list_empty(&mi->ckpt_entry) && !mi->unlinked)
+	if (list_empty(&mi->ckpt_entry) && !mi->unlinked) {
 		list_add_tail(&mi->ckpt_entry, &MSNAP_SB(inode->i_sb)->ckpt_list);
+		MSNAP_SB(inode->i_sb)->ckpt_inodes++;
+		mi->meta_need = 0;
+		msnap_meta_update(inode);
+	}
 }
 
 static void msnap_set_ops(struct inode *inode)
@@ -341,7 +345,7 @@ static int msnap_create(msnap_idmap_t *idmap, struct inode *dir,
 	int err;
 
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_ns_room(sbi);
+	err = msnap_ns_room(sbi, true);
 	if (err)
 		goto out;
 	spin_lock(&sbi->ino_lock);
@@ -401,7 +405,7 @@ static int msnap_unlink(struct inode *dir, struct dentry *dentry)
 	int err;
 
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_ns_room(sbi);
+	err = msnap_ns_room(sbi, false);
 	if (!err)
 		err = msnap_remove(dir, dentry);
 	if (!err) {
@@ -429,7 +433,7 @@ static int msnap_rename(msnap_idmap_t *idmap, struct inode *old_dir,
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_ns_room(sbi);
+	err = msnap_ns_room(sbi, true);
 	if (err)
 		goto out;
 	if (flags & RENAME_EXCHANGE) {
@@ -458,6 +462,9 @@ out:
  * Change the size: unmap what lies beyond, and zero the partial page at
  * the lower of the two sizes, in the page cache and in its persisted
  * copy, so that bytes past a cut never come back, even after a crash.
+ * A file unlinked while open has nothing on disk any more: its change
+ * stays in memory (no log entry, no block written), since recovery
+ * would find an entry for a file that does not exist.
  */
 static int msnap_resize(struct inode *inode, loff_t size)
 {
@@ -475,7 +482,7 @@ static int msnap_resize(struct inode *inode, loff_t size)
 	xa_for_each_start(&mi->dirty, index, entry, first)
 		xa_erase(&mi->dirty, index);
 	err = msnap_map_truncate(inode, first);
-	if (err)
+	if (err || mi->unlinked)
 		return err;
 	mi->disk_size = size;
 	err = msnap_ns_log(MSNAP_SB(inode->i_sb), MSNAP_ENTRY_TRUNCATE, inode);
@@ -495,7 +502,9 @@ static int msnap_setattr(msnap_idmap_t *idmap, struct dentry *dentry,
 	if (err)
 		return err;
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_ns_room(sbi);
+	/* Shrinking a file, like deleting one, may use the reserve. */
+	err = msnap_ns_room(sbi, !(iattr->ia_valid & ATTR_SIZE) ||
+			    iattr->ia_size >= i_size_read(inode));
 	if (!err && (iattr->ia_valid & ATTR_SIZE) &&
 	    iattr->ia_size != i_size_read(inode)) {
 		if (iattr->ia_size > MSNAP_MAX_FILE_SIZE)
@@ -506,7 +515,8 @@ static int msnap_setattr(msnap_idmap_t *idmap, struct dentry *dentry,
 	if (!err) {
 		setattr_copy(idmap, inode, iattr);
 		msnap_mark_ckpt(inode);
-		if (!S_ISDIR(inode->i_mode))
+		/* An unlinked file's attributes stay in memory (see above). */
+		if (!S_ISDIR(inode->i_mode) && !MSNAP_I(inode)->unlinked)
 			err = msnap_ns_log(sbi, MSNAP_ENTRY_INODE, inode);
 	}
 	mutex_unlock(&sbi->commit_mutex);

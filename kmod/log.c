@@ -132,38 +132,56 @@ struct buffer_head *msnap_bh_new(struct super_block *sb, u64 block)
 	return bh;
 }
 
-/* Start writing @bh; the batch keeps the reference until it is waited. */
+/* Wait for the write of @bh and drop the batch's reference. */
+static void msnap_bh_end(struct msnap_bh_batch *batch, struct buffer_head *bh)
+{
+	wait_on_buffer(bh);
+	if ((!buffer_uptodate(bh) || buffer_write_io_error(bh)) && !batch->err)
+		batch->err = -EIO;
+	brelse(bh);
+}
+
+/* Wait for every queued buffer; the batch can take more afterwards. */
+static void msnap_bh_flush(struct msnap_bh_batch *batch)
+{
+	unsigned int i;
+
+	for (i = 0; i < batch->nr; i++)
+		msnap_bh_end(batch, batch->bhs[i]);
+	batch->nr = 0;
+}
+
+/*
+ * Start writing @bh; the batch keeps the reference until it is waited.
+ * A full batch is waited for first; without memory for the batch, each
+ * buffer is waited for at once: slower, never a failure.
+ */
 void msnap_bh_queue(struct msnap_bh_batch *batch, struct buffer_head *bh)
 {
-	struct buffer_head **bhs;
-
 	mark_buffer_dirty(bh);
 	write_dirty_buffer(bh, REQ_SYNC);
-	if (batch->nr == batch->cap) {
-		bhs = krealloc_array(batch->bhs, batch->cap * 2 + 16,
-				     sizeof(*bhs), GFP_NOFS | __GFP_NOFAIL);
-		batch->bhs = bhs;
-		batch->cap = batch->cap * 2 + 16;
+	if (!batch->bhs)
+		batch->bhs = kmalloc_array(MSNAP_BH_BATCH, sizeof(*batch->bhs),
+					   GFP_NOFS | __GFP_NOWARN);
+	if (!batch->bhs) {
+		msnap_bh_end(batch, bh);
+		return;
 	}
+	if (batch->nr == MSNAP_BH_BATCH)
+		msnap_bh_flush(batch);
 	batch->bhs[batch->nr++] = bh;
 }
 
+/* Wait for the whole batch; its first write error. */
 int msnap_bh_wait(struct msnap_bh_batch *batch)
 {
-	unsigned int i;
-	int err = 0;
+	int err;
 
-	for (i = 0; i < batch->nr; i++) {
-		wait_on_buffer(batch->bhs[i]);
-		if (!buffer_uptodate(batch->bhs[i]) ||
-		    buffer_write_io_error(batch->bhs[i]))
-			err = -EIO;
-		brelse(batch->bhs[i]);
-	}
+	if (batch->bhs)
+		msnap_bh_flush(batch);
 	kfree(batch->bhs);
-	batch->bhs = NULL;
-	batch->nr = 0;
-	batch->cap = 0;
+	err = batch->err;
+	memset(batch, 0, sizeof(*batch));
 	return err;
 }
 
@@ -178,11 +196,12 @@ void msnap_record_free(struct msnap_record *rec)
 {
 	unsigned int i;
 
-	for (i = 0; i < rec->nr; i++)
+	for (i = 0; i < rec->alloced; i++)
 		__free_page(rec->pages[i]);
 	kfree(rec->pages);
 	rec->pages = NULL;
 	rec->nr = 0;
+	rec->alloced = 0;
 }
 
 unsigned int msnap_record_blocks(struct msnap_record *rec)
@@ -196,23 +215,39 @@ static struct msnap_log_block *msnap_record_block(struct msnap_record *rec,
 	return page_address(rec->pages[i]);
 }
 
-static int msnap_record_grow(struct msnap_record *rec)
+/* Zeroed pages for the first @blocks blocks of the record, in advance. */
+int msnap_record_reserve(struct msnap_record *rec, unsigned int blocks)
 {
 	struct page **pages;
 
-	if (rec->nr == rec->max_blocks)
-		return -ENOSPC;
-	if (rec->nr == rec->cap) {
-		pages = krealloc_array(rec->pages, rec->cap * 2 + 4,
-				       sizeof(*pages), GFP_NOFS);
+	blocks = min(blocks, rec->max_blocks);
+	if (blocks > rec->cap) {
+		pages = krealloc_array(rec->pages, blocks, sizeof(*pages),
+				       GFP_NOFS);
 		if (!pages)
 			return -ENOMEM;
 		rec->pages = pages;
-		rec->cap = rec->cap * 2 + 4;
+		rec->cap = blocks;
 	}
-	rec->pages[rec->nr] = alloc_page(GFP_NOFS | __GFP_ZERO);
-	if (!rec->pages[rec->nr])
-		return -ENOMEM;
+	for (; rec->alloced < blocks; rec->alloced++) {
+		rec->pages[rec->alloced] = alloc_page(GFP_NOFS | __GFP_ZERO);
+		if (!rec->pages[rec->alloced])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int msnap_record_grow(struct msnap_record *rec)
+{
+	int err;
+
+	if (rec->nr == rec->max_blocks)
+		return -ENOSPC;
+	if (rec->nr == rec->alloced) {
+		err = msnap_record_reserve(rec, rec->cap ? rec->cap * 2 : 4);
+		if (err)
+			return err;
+	}
 	rec->nr++;
 	rec->used = 0;
 	rec->entries = 0;
@@ -359,7 +394,7 @@ void msnap_commit_free(struct msnap_commit *c)
 {
 	unsigned int i;
 
-	msnap_bounce_put(c->sbi, c->snap.bounce, c->snap.nr);
+	msnap_bounce_put(c->sbi, c->snap.bounce, c->snap.nbounce);
 	for (i = 0; i < c->snap.nr; i++)
 		folio_put(c->snap.folio[i]);
 	kvfree(c->snap.ino);
@@ -397,7 +432,8 @@ void msnap_reap_work(struct work_struct *work)
  * A commit's IO ended (in the block layer's completion context): advance
  * durable_seq over the done prefix of the in-flight list, complete its
  * io_uring commands (their CQEs are posted from task work) and wake the
- * waiters at once; freeing goes to reap_work.
+ * waiters at once; freeing goes to reap_work.  Nothing here touches sbi
+ * after dropping inflight_lock.
  */
 static void msnap_commit_end_io(struct msnap_io *io)
 {
@@ -436,9 +472,14 @@ static void msnap_commit_end_io(struct msnap_io *io)
 					  head->submit_ns);
 		list_move_tail(&head->entry, &sbi->finished);
 	}
-	spin_unlock_irqrestore(&sbi->inflight_lock, flags);
+	/*
+	 * Still under the lock: once msnap_commit_drain() has seen the list
+	 * empty, no completion touches sbi again, and the reap work it
+	 * flushes is queued.
+	 */
 	wake_up_all(&sbi->durable_wq);
 	queue_work(sbi->wq, &sbi->reap_work);
+	spin_unlock_irqrestore(&sbi->inflight_lock, flags);
 }
 
 /*
@@ -496,7 +537,11 @@ int msnap_commit_wait(struct msnap_sb_info *sbi, u64 seq, bool intr)
 	return READ_ONCE(sbi->durable_seq) >= seq ? 0 : -EIO;
 }
 
-/* Wait for every submitted commit to finish (checkpoint, abort). */
+/*
+ * Wait for every submitted commit to finish and be freed (checkpoint,
+ * abort, unmount), whether its IO failed or not.  After it returns, and
+ * until the next submission, no commit completion runs or touches sbi.
+ */
 void msnap_commit_drain(struct msnap_sb_info *sbi)
 {
 	wait_event(sbi->durable_wq, ({
@@ -635,17 +680,26 @@ int msnap_ns_log_data(struct msnap_sb_info *sbi, u64 ino, pgoff_t index,
  * half a record already, commit it, so that the operation's entries (at
  * most a few) land in one record and stay atomic.
  */
-int msnap_ns_room(struct msnap_sb_info *sbi)
+/*
+ * Before a namespace operation: room for its entries in the queue, and
+ * for what it may add to the next checkpoint (beyond the reserve unless
+ * it deletes: !@reserve).
+ */
+int msnap_ns_room(struct msnap_sb_info *sbi, bool reserve)
 {
 	size_t max = (sbi->log_blocks / MSNAP_RECORD_MAX_DIV) *
 		     MSNAP_LOG_PAYLOAD / 2;
+	int err;
 
 	lockdep_assert_held(&sbi->commit_mutex);
 	if (sbi->error)
 		return -EIO;
-	if (sbi->ns_len < max)
-		return 0;
-	return msnap_commit_ns(sbi->sb);
+	if (sbi->ns_len >= max) {
+		err = msnap_commit_ns(sbi->sb);
+		if (err)
+			return err;
+	}
+	return msnap_meta_room(sbi->sb, MSNAP_META_OP, reserve);
 }
 
 /* Move the queued namespace entries into @rec, first. */

@@ -68,6 +68,7 @@ int msnap_map_set(struct inode *inode, pgoff_t index, u64 block)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(inode->i_sb);
 	struct msnap_inode_info *mi = MSNAP_I(inode);
+	void *prev;
 	u64 old;
 	int err;
 
@@ -75,12 +76,21 @@ int msnap_map_set(struct inode *inode, pgoff_t index, u64 block)
 	err = msnap_map_lookup(inode, index, &old);
 	if (err)
 		return err;
-	err = xa_err(xa_store(&mi->overlay, index, xa_mk_value(block),
-			      GFP_NOFS));
-	if (err)
-		return err;
+	prev = xa_store(&mi->overlay, index, xa_mk_value(block), GFP_NOFS);
+	if (xa_is_err(prev))
+		return xa_err(prev);
+	if (!prev) {	/* one more key for the next checkpoint */
+		mi->ckpt_pages++;
+		mi->ckpt_keys = max_t(u64, mi->ckpt_keys, (u64)index + 1);
+		msnap_meta_update(inode);
+	}
 	if (old) {
-		err = msnap_release(sbi, old, true);
+		/*
+		 * An unlinked file's blocks left the on-disk state at the
+		 * unlink (msnap_inode_unlinked): only the in-memory use ends.
+		 */
+		if (!mi->unlinked)
+			err = msnap_release(sbi, old, true);
 		if (!err)
 			err = msnap_release_used(sbi, old);
 		mi->nblocks--;
@@ -186,9 +196,15 @@ int msnap_inode_unlinked(struct inode *inode)
 	lockdep_assert_held(&sbi->commit_mutex);
 	mi->unlinked = true;
 	err = msnap_map_release_all(inode, true);
-	if (mi->inode_block)
+	if (mi->inode_block) {
 		xa_store(&sbi->ino_changes, inode->i_ino, xa_mk_value(0),
 			 GFP_NOFS | __GFP_NOFAIL);
+		sbi->ckpt_inodes++;
+	}
+	if (!list_empty(&mi->ckpt_entry)) {
+		sbi->meta_files -= mi->meta_need;
+		mi->meta_need = 0;
+	}
 	list_del_init(&mi->ckpt_entry);
 	list_del_init(&mi->live_entry);
 	spin_lock(&sbi->ino_lock);

@@ -51,11 +51,17 @@ struct msnap_alloc {
 	struct xarray	pending;	/* released, awaiting a checkpoint */
 };
 
-/* Metadata buffers written together and then waited for. */
+/*
+ * Metadata buffers written together and then waited for, at most
+ * MSNAP_BH_BATCH at a time: a checkpoint of any size pins a bounded
+ * number of buffers and never needs a large allocation.
+ */
+#define MSNAP_BH_BATCH		256
+
 struct msnap_bh_batch {
-	struct buffer_head	**bhs;
+	struct buffer_head	**bhs;	/* MSNAP_BH_BATCH, or NULL */
 	unsigned int		nr;
-	unsigned int		cap;
+	int			err;	/* first write error */
 };
 
 /*
@@ -145,6 +151,14 @@ struct msnap_sb_info {
 	u32			inode_height;
 	struct xarray		ino_changes;	/* ino -> inode block, 0: gone */
 	struct list_head	ckpt_list;	/* inodes changed since ckpt */
+	/*
+	 * Space the next checkpoint may allocate (checkpoint.c): the sum of
+	 * the meta_need of the inodes on ckpt_list, and how many inodes the
+	 * inode tree changes for.  Admission (msnap_meta_room(), persists)
+	 * keeps the free blocks above it plus the reserve.
+	 */
+	u64			meta_files;
+	u64			ckpt_inodes;
 	struct list_head	live_list;	/* files in the namespace */
 	int			error;		/* first IO error; then read-only */
 
@@ -172,6 +186,9 @@ struct msnap_sb_info {
 	 * Commits submitted and not yet durable, in sequence order.  A
 	 * commit is acknowledged only when it and every earlier one are
 	 * durable: durable_seq advances over the done prefix of inflight.
+	 * The completion wakes durable_wq and queues reap_work before it
+	 * drops inflight_lock, so that msnap_commit_drain() returns only
+	 * once no completion can touch this structure (unmount frees it).
 	 */
 	spinlock_t		inflight_lock;	/* irq-safe; guards the three below */
 	struct list_head	inflight;
@@ -231,6 +248,14 @@ struct msnap_inode_info {
 	/* Pages written since the last persist: index -> writer's pid. */
 	struct xarray		dirty;
 	u64			nblocks;	/* mapped pages; commit_mutex */
+	/*
+	 * Since the checkpoint, commit_mutex: keys added to the overlay, one
+	 * past the largest, and this inode's share of sbi->meta_files (its
+	 * inode block and the page-map nodes the checkpoint may write).
+	 */
+	u64			ckpt_pages;
+	u64			ckpt_keys;
+	u64			meta_need;
 	u64			disk_size;	/* persisted size; commit_mutex */
 	u64			preferred_addr;
 	u32			flags;		/* MSNAP_INODE_* */
@@ -296,6 +321,7 @@ static inline bool msnap_crc_ok(void *block, __le32 *crc)
 struct msnap_record {
 	struct page	**pages;	/* one per log block */
 	unsigned int	nr;		/* blocks started */
+	unsigned int	alloced;	/* zeroed pages in pages[], >= nr */
 	unsigned int	cap;
 	unsigned int	used;		/* payload bytes in the last block */
 	unsigned int	entries;	/* entries in the last block */
@@ -313,10 +339,15 @@ struct msnap_io {
 	u64			rec_end_ns;
 };
 
-/* The pages of one commit, snapshotted into bounce pages. */
+/*
+ * The pages of one commit, snapshotted into bounce pages.  Everything it
+ * needs is allocated before a page leaves its dirty set, so that a
+ * failed allocation leaves every page dirty and the filesystem usable.
+ */
 struct msnap_snap {
 	unsigned int	nr;		/* pages snapshotted */
 	unsigned int	cap;		/* pages counted dirty */
+	unsigned int	nbounce;	/* bounce pages taken, nr..cap spare */
 	u64		*ino;
 	pgoff_t		*index;
 	struct page	**bounce;
@@ -425,6 +456,7 @@ int msnap_bh_wait(struct msnap_bh_batch *batch);
 struct buffer_head *msnap_bh_new(struct super_block *sb, u64 block);
 int msnap_record_init(struct msnap_sb_info *sbi, struct msnap_record *rec);
 void msnap_record_free(struct msnap_record *rec);
+int msnap_record_reserve(struct msnap_record *rec, unsigned int blocks);
 void *msnap_record_add(struct msnap_record *rec, enum msnap_entry_type type,
 		       u64 ino, size_t len);
 int msnap_record_write(struct super_block *sb, struct msnap_record *rec,
@@ -433,7 +465,7 @@ void msnap_record_done(struct msnap_sb_info *sbi, struct msnap_record *rec);
 unsigned int msnap_record_blocks(struct msnap_record *rec);
 int msnap_ns_log(struct msnap_sb_info *sbi, enum msnap_entry_type type,
 		 struct inode *inode);
-int msnap_ns_room(struct msnap_sb_info *sbi);
+int msnap_ns_room(struct msnap_sb_info *sbi, bool reserve);
 int msnap_ns_log_data(struct msnap_sb_info *sbi, u64 ino, pgoff_t index,
 		      u64 block, u32 crc);
 int msnap_ns_drain(struct msnap_sb_info *sbi, struct msnap_record *rec);
@@ -503,6 +535,13 @@ void msnap_debugfs_exit(void);
 
 /* checkpoint.c */
 int msnap_checkpoint(struct super_block *sb);
+/* Metadata blocks one namespace operation may add to the next checkpoint. */
+#define MSNAP_META_OP		(2 * (MSNAP_TREE_MAX_HEIGHT + 1))
+u64 msnap_tree_need(u64 changed, u64 keys);
+u64 msnap_file_need(struct msnap_inode_info *mi, u64 pages, u64 keys);
+void msnap_meta_update(struct inode *inode);
+u64 msnap_meta_need(struct msnap_sb_info *sbi);
+int msnap_meta_room(struct super_block *sb, u64 blocks, bool reserve);
 
 /* recovery.c */
 int msnap_load(struct super_block *sb);

@@ -22,7 +22,9 @@
 
 #include "memsnap.h"
 
-static int msnap_snap_alloc(struct msnap_snap *s, unsigned int n)
+/* The arrays and bounce pages of a snapshot of @n pages, all or none. */
+static int msnap_snap_alloc(struct msnap_sb_info *sbi, struct msnap_snap *s,
+			    unsigned int n)
 {
 	s->cap = n;
 	s->ino = kvcalloc(n, sizeof(*s->ino), GFP_NOFS);
@@ -34,6 +36,11 @@ static int msnap_snap_alloc(struct msnap_snap *s, unsigned int n)
 	if (!s->ino || !s->index || !s->bounce || !s->folio || !s->block ||
 	    !s->crc)
 		return -ENOMEM;
+	for (; s->nbounce < n; s->nbounce++) {
+		s->bounce[s->nbounce] = msnap_bounce_get(sbi);
+		if (!s->bounce[s->nbounce])
+			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -44,30 +51,23 @@ static bool msnap_mine(void *entry, u64 flags, pid_t tid)
 }
 
 /*
- * Snapshot one dirty page into a bounce page.  Its CRC comes later,
+ * Snapshot one dirty page into its bounce page, allocated in advance: no
+ * step can fail once a page leaves its dirty set.  Its CRC comes later,
  * outside snap_lock (msnap_snap_crcs()): the bounce page is the commit's
  * own, and faulting writers need not wait for it.
  */
-static int msnap_snap_page(struct inode *inode, struct msnap_snap *s,
-			   pgoff_t index)
+static void msnap_snap_page(struct inode *inode, struct msnap_snap *s,
+			    pgoff_t index)
 {
+	struct page *bounce = s->bounce[s->nr];
 	struct folio *folio;
-	struct page *bounce;
 	void *src, *dst;
 	u64 t0, t1, t2;
 
 	folio = msnap_get_folio(inode->i_mapping, index, FGP_LOCK, 0);
-	if (IS_ERR(folio)) {
-		xa_erase(&MSNAP_I(inode)->dirty, index);
-		return 0;	/* truncated away */
-	}
-	bounce = msnap_bounce_get(MSNAP_SB(inode->i_sb));
-	if (!bounce) {
-		folio_unlock(folio);
-		folio_put(folio);
-		return -ENOMEM;
-	}
 	xa_erase(&MSNAP_I(inode)->dirty, index);
+	if (IS_ERR(folio))
+		return;		/* truncated away */
 	t0 = ktime_get_ns();
 	folio_mkclean(folio);
 	folio_clear_dirty(folio);
@@ -83,10 +83,8 @@ static int msnap_snap_page(struct inode *inode, struct msnap_snap *s,
 	s->copy_ns += t2 - t1;
 	s->ino[s->nr] = inode->i_ino;
 	s->index[s->nr] = index;
-	s->bounce[s->nr] = bounce;
 	s->folio[s->nr] = folio;	/* keeps it cached until durable */
 	s->nr++;
-	return 0;
 }
 
 /* The data CRCs of the snapshotted pages, from their bounce copies. */
@@ -130,16 +128,15 @@ static unsigned int msnap_count_dirty(struct msnap_target *t, unsigned int nt,
 }
 
 /* Snapshot the targets' dirty pages and the sizes that go with them. */
-static int msnap_snapshot(struct msnap_target *t, unsigned int nt, u64 flags,
-			  pid_t tid, struct msnap_snap *s)
+static void msnap_snapshot(struct msnap_target *t, unsigned int nt, u64 flags,
+			   pid_t tid, struct msnap_snap *s)
 {
 	struct msnap_inode_info *mi;
 	unsigned long index;
 	unsigned int i;
 	void *entry;
-	int err = 0;
 
-	for (i = 0; i < nt && !err; i++) {
+	for (i = 0; i < nt; i++) {
 		if (msnap_target_skip(&t[i]))
 			continue;
 		mi = MSNAP_I(t[i].inode);
@@ -149,13 +146,10 @@ static int msnap_snapshot(struct msnap_target *t, unsigned int nt, u64 flags,
 				continue;
 			if (s->nr == s->cap)
 				break;
-			err = msnap_snap_page(t[i].inode, s, index);
-			if (err)
-				break;
+			msnap_snap_page(t[i].inode, s, index);
 		}
 		mi->disk_size = i_size_read(t[i].inode);
 	}
-	return err;
 }
 
 /* Log blocks a commit of @pages pages needs, at most. */
@@ -170,18 +164,43 @@ static u64 msnap_record_estimate(struct msnap_sb_info *sbi, u64 pages,
 	       div64_u64(pages + per - 1, per);
 }
 
-/* Free blocks for @n pages, beyond the reserve. */
-static bool msnap_blocks_fit(struct msnap_sb_info *sbi, unsigned int n)
+/*
+ * Free blocks for @n pages and for what the next checkpoint may then
+ * need (each target's inode block and page-map nodes with @n more keys),
+ * beyond the reserve.
+ */
+static bool msnap_blocks_fit(struct msnap_sb_info *sbi, struct msnap_target *t,
+			     unsigned int nt, unsigned int n)
 {
-	return msnap_free_blocks(sbi) >= n + msnap_reserved_blocks(sbi);
+	u64 files = sbi->meta_files, inodes = sbi->ckpt_inodes, keys, need;
+	struct msnap_inode_info *mi;
+	unsigned int i;
+
+	for (i = 0; i < nt; i++) {
+		if (msnap_target_skip(&t[i]) ||
+		    (i && t[i - 1].inode == t[i].inode))
+			continue;
+		mi = MSNAP_I(t[i].inode);
+		keys = max_t(u64, mi->ckpt_keys,
+			     DIV_ROUND_UP_ULL(i_size_read(t[i].inode), PAGE_SIZE));
+		need = msnap_file_need(mi, mi->ckpt_pages + n, keys);
+		if (list_empty(&mi->ckpt_entry)) {
+			files += need;
+			inodes++;
+		} else {
+			files += need - mi->meta_need;
+		}
+	}
+	need = files + msnap_tree_need(inodes, READ_ONCE(sbi->next_ino));
+	return msnap_free_blocks(sbi) >= n + need + msnap_reserved_blocks(sbi);
 }
 
 /*
  * Room in the log and free blocks for @n pages, checkpointing for them
  * (with MSNAP_NOWAIT, -EAGAIN where a checkpoint is needed).
  */
-static int msnap_persist_room(struct super_block *sb, unsigned int n,
-			      unsigned int nt, u64 flags)
+static int msnap_persist_room(struct super_block *sb, struct msnap_target *t,
+			      unsigned int nt, unsigned int n, u64 flags)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	u64 need = msnap_record_estimate(sbi, n, nt);
@@ -190,20 +209,20 @@ static int msnap_persist_room(struct super_block *sb, unsigned int n,
 	if (need > sbi->log_blocks / MSNAP_RECORD_MAX_DIV)
 		return -ENOSPC;
 	if (sbi->log_renewed && msnap_log_fits(sbi, need) &&
-	    msnap_blocks_fit(sbi, n))
+	    msnap_blocks_fit(sbi, t, nt, n))
 		return 0;
 	if (flags & MSNAP_NOWAIT)
 		return -EAGAIN;
 	err = msnap_log_make_room(sb, need);
 	if (err)
 		return err;
-	if (msnap_blocks_fit(sbi, n))
+	if (msnap_blocks_fit(sbi, t, nt, n))
 		return 0;
 	/* Blocks released since the last checkpoint come back with one. */
 	err = msnap_checkpoint(sb);
 	if (err)
 		return err;
-	return msnap_blocks_fit(sbi, n) ? 0 : -ENOSPC;
+	return msnap_blocks_fit(sbi, t, nt, n) ? 0 : -ENOSPC;
 }
 
 static int msnap_build_record(struct msnap_sb_info *sbi,
@@ -283,16 +302,23 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 		up_write(&sbi->snap_lock);
 		return 1;	/* nothing to commit */
 	}
-	err = msnap_persist_room(sb, n, nt, flags);
+	/*
+	 * Everything the commit allocates, before any page leaves its dirty
+	 * set: a failure here changes nothing (the caller frees @c).
+	 */
+	err = msnap_persist_room(sb, t, nt, n, flags);
 	if (!err)
-		err = msnap_snap_alloc(s, n);
+		err = msnap_snap_alloc(sbi, s, n);
+	if (!err)
+		err = msnap_record_reserve(&c->rec,
+					   msnap_record_estimate(sbi, n, nt));
 	if (!err)
 		err = msnap_alloc_blocks(sbi, n, s->block, false);
 	if (err) {
 		up_write(&sbi->snap_lock);
 		return err;
 	}
-	err = msnap_snapshot(t, nt, flags, tid, s);
+	msnap_snapshot(t, nt, flags, tid, s);
 	up_write(&sbi->snap_lock);
 	msnap_stats_since(&sbi->stats, MSNAP_ST_SNAP_NS, t0);
 	msnap_snap_crcs(s);
@@ -302,12 +328,16 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 	t0 = ktime_get_ns();
 	for (i = s->nr; i < n; i++)
 		msnap_alloc_unmark(sbi, s->block[i]);
-	if (!err)
-		err = msnap_build_record(sbi, t, nt, c);
+	/* The record's pages are reserved: building it cannot fail. */
+	err = msnap_build_record(sbi, t, nt, c);
 	if (!err)
 		err = msnap_apply(t, nt, s);
 	if (err) {
-		/* Pages were taken out of their dirty sets: stop here. */
+		/*
+		 * The pages left their dirty sets: only a damaged page map
+		 * or ENOMEM storing the new mapping (msnap_map_set) gets
+		 * here; stop all changes rather than lose them silently.
+		 */
 		msnap_fs_error(sb, err, "building a commit");
 		return err;
 	}
@@ -392,7 +422,10 @@ int msnap_persist_inode(struct inode *inode)
  * block with the bytes past the cut zeroed, to a new block, durably now,
  * and queue its DATA entry after the TRUNCATE entry, so the cut and the
  * zeroes reach the log in the same record.  Unpersisted changes to the
- * page stay unpersisted.
+ * page stay unpersisted.  The map names a block as soon as its commit is
+ * submitted, and a read is not ordered after a write in flight: the
+ * commits in flight must be durable before the block is read, or the
+ * copy would take what the block held before (another file's old data).
  */
 int msnap_zero_persisted_tail(struct inode *inode, loff_t cut)
 {
@@ -410,6 +443,9 @@ int msnap_zero_persisted_tail(struct inode *inode, loff_t cut)
 		return 0;
 	err = msnap_map_lookup(inode, index, &old);
 	if (err || !old)
+		return err;
+	err = msnap_commit_wait(sbi, sbi->next_seq - 1, false);
+	if (err)
 		return err;
 	page = alloc_page(GFP_NOFS);
 	if (!page)

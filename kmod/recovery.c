@@ -42,7 +42,7 @@ static const char *msnap_super_problem(struct super_block *sb,
 	if (!msnap_crc_ok(ds, &ds->crc))
 		return "bad CRC";
 	if (le32_to_cpu(ds->version) == 1)
-		return "format version 1, which this module no longer reads (copy the files elsewhere and re-create the filesystem with mkfs.memsnap)";
+		return "format version 1 (copy the files off, re-run mkfs.memsnap)";
 	if (le32_to_cpu(ds->version) != MSNAP_VERSION)
 		return "unsupported format version";
 	if (le64_to_cpu(ds->incompat) & ~MSNAP_FEATURE_INCOMPAT_SUPP)

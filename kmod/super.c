@@ -172,7 +172,9 @@ static int msnap_statfs(struct dentry *dentry, struct kstatfs *buf)
 {
 	struct super_block *sb = dentry->d_sb;
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
-	u64 free = msnap_free_blocks(sbi), keep = msnap_reserved_blocks(sbi);
+	u64 free = msnap_free_blocks(sbi);
+	/* What the next checkpoint may need is not available either. */
+	u64 keep = msnap_reserved_blocks(sbi) + msnap_meta_need(sbi);
 	u64 id[2];
 
 	buf->f_type = MEMSNAP_SUPER_MAGIC;
@@ -201,6 +203,9 @@ static int msnap_sync_fs(struct super_block *sb, int wait)
 	err = msnap_commit_ns(sb);
 	if (!err)
 		err = msnap_checkpoint(sb);
+	/* Whatever failed (ENOMEM in commit_ns), leave nothing in flight. */
+	if (err)
+		msnap_commit_drain(sbi);
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }
@@ -403,8 +408,15 @@ static void msnap_kill_sb(struct super_block *sb)
 	if (sbi) {
 		msnap_stats_unregister(sbi);
 		cancel_delayed_work_sync(&sbi->flush_work);
-		if (sbi->wq)
+		/*
+		 * sync_fs drained the commits, but a failed commit_ns() (in
+		 * the flush work too) can return while its commit is in
+		 * flight: no completion may run once sbi is freed.
+		 */
+		if (sbi->wq) {
+			msnap_commit_drain(sbi);
 			destroy_workqueue(sbi->wq);
+		}
 		msnap_bounce_pool_drain(sbi);
 		msnap_alloc_destroy(sbi);
 		xa_destroy(&sbi->ino_changes);

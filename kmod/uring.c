@@ -19,33 +19,58 @@
 
 #include "memsnap.h"
 
-#if MSNAP_K612
-#include <linux/io_uring/cmd.h>
-#else
-#include <linux/io_uring.h>
-#endif
-
 /*
- * The command's private area: the submitting thread, noted at the first
- * (non-blocking) issue so that MSNAP_THREAD still means the submitter's
- * pages when io-wq reissues the command from a worker thread, and the
- * result.
+ * The command's private area: the result, for the task work that posts
+ * the CQE, and the payload as the first issue read it, with the address
+ * it was read from, for a reissue (msnap_uring_get_payload()).
  */
 #define MSNAP_URING_PDU_MAGIC	0x4d53504eU	/* "MSPN" */
 
 struct msnap_uring_pdu {
-	int	res;
-	u32	magic;
-	pid_t	tid;
+	int				res;
+	u32				magic;
+	const void			*from;
+	struct msnap_uring_persist	p;
 };
 
-static const void *msnap_uring_payload(struct io_uring_cmd *ucmd)
+/*
+ * The payload is in the SQE, which the application may reuse as soon as
+ * io_uring_enter() returns.  A command that got -EAGAIN from its
+ * non-blocking issue is reissued later by an io-wq worker, and 6.12
+ * hands it the SQ ring entry again (compat.h): so the first issue keeps
+ * a copy, and a blocking issue from the same address uses it.
+ *
+ * A command cancelled before its reissue leaves its copy in a request
+ * that io_uring recycles.  The next command in it either starts with a
+ * non-blocking issue, which never takes the copy, or (IOSQE_ASYNC) from
+ * a worker with io_uring's own copy of its SQE, at an address no copy
+ * notes: the copies note SQ ring entries only.
+ */
+static void msnap_uring_get_payload(struct io_uring_cmd *ucmd,
+				    unsigned int issue_flags,
+				    struct msnap_uring_persist *p)
 {
-#if MSNAP_K612
-	return io_uring_sqe_cmd(ucmd->sqe);
-#else
-	return ucmd->cmd;
-#endif
+	struct msnap_uring_pdu *pdu = (void *)ucmd->pdu;
+	const void *from = msnap_uring_cmd_payload(ucmd);
+
+	if (MSNAP_URING_REISSUE_READS_RING &&
+	    !(issue_flags & IO_URING_F_NONBLOCK) &&
+	    pdu->magic == MSNAP_URING_PDU_MAGIC && pdu->from == from)
+		*p = pdu->p;
+	else
+		memcpy(p, from, sizeof(*p));
+	pdu->magic = 0;
+}
+
+/* -EAGAIN: keep the payload for the reissue. */
+static void msnap_uring_keep_payload(struct io_uring_cmd *ucmd,
+				     const struct msnap_uring_persist *p)
+{
+	struct msnap_uring_pdu *pdu = (void *)ucmd->pdu;
+
+	pdu->p = *p;
+	pdu->from = msnap_uring_cmd_payload(ucmd);
+	pdu->magic = MSNAP_URING_PDU_MAGIC;
 }
 
 static void msnap_uring_task_done(struct io_uring_cmd *ucmd,
@@ -68,7 +93,6 @@ void msnap_uring_done(struct io_uring_cmd *ucmd, int res)
 int msnap_uring_cmd(struct io_uring_cmd *ucmd, unsigned int issue_flags)
 {
 	struct super_block *sb = file_inode(ucmd->file)->i_sb;
-	struct msnap_uring_pdu *pdu = (void *)ucmd->pdu;
 	struct msnap_uring_persist p;
 	struct msnap_target *t = NULL;
 	unsigned int nt = 0;
@@ -79,25 +103,18 @@ int msnap_uring_cmd(struct io_uring_cmd *ucmd, unsigned int issue_flags)
 	BUILD_BUG_ON(sizeof(struct msnap_uring_pdu) > sizeof(ucmd->pdu));
 	if (ucmd->cmd_op != MSNAP_URING_CMD_PERSIST)
 		return -ENOTTY;
-	/* The payload is only valid during this call: copy it. */
-	memcpy(&p, msnap_uring_payload(ucmd), sizeof(p));
+	msnap_uring_get_payload(ucmd, issue_flags, &p);
 	if (p.flags & ~MSNAP_THREAD || !p.pages)
 		return -EINVAL;
 	flags = p.flags;
 	/*
 	 * The first issue is the non-blocking one, in the submitter, unless
-	 * the SQE asked for a worker (IOSQE_ASYNC, SQPOLL).  The magic is
-	 * cleared here, before the command can complete, so that a recycled
-	 * request never inherits it.
+	 * the SQE asked for a worker (IOSQE_ASYNC, SQPOLL).  Either way,
+	 * MSNAP_THREAD means the pages of the task that submitted it.
 	 */
-	if (issue_flags & IO_URING_F_NONBLOCK) {
+	if (issue_flags & IO_URING_F_NONBLOCK)
 		flags |= MSNAP_NOWAIT;
-		tid = task_pid_nr(current);
-	} else {
-		tid = pdu->magic == MSNAP_URING_PDU_MAGIC ? pdu->tid :
-		      task_pid_nr(current);
-	}
-	pdu->magic = 0;
+	tid = task_pid_nr(msnap_uring_cmd_task(ucmd));
 	err = msnap_resolve(sb, p.addr, (u64)p.pages << PAGE_SHIFT, &t, &nt);
 	if (!err)
 		err = msnap_persist(sb, t, nt, flags, tid, ucmd, &epoch,
@@ -105,8 +122,7 @@ int msnap_uring_cmd(struct io_uring_cmd *ucmd, unsigned int issue_flags)
 	msnap_put_targets(t, nt);
 	if (err == -EAGAIN && (flags & MSNAP_NOWAIT)) {
 		/* A lock is taken or a checkpoint due: from a worker. */
-		pdu->magic = MSNAP_URING_PDU_MAGIC;
-		pdu->tid = tid;
+		msnap_uring_keep_payload(ucmd, &p);
 		return -EAGAIN;
 	}
 	if (err == -ENODATA)

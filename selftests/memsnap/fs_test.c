@@ -23,6 +23,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
@@ -177,16 +178,12 @@ static char *slurp(const char *path, size_t *len)
 	return buf;
 }
 
-/*
- * Whether @path holds exactly @len bytes: pattern @seed up to @pat_len,
- * zeroes after.  Logs the first difference.
- */
-static bool holds(const char *path, unsigned int seed, size_t pat_len,
-		  size_t len)
+/* Whether @buf (@n bytes, from @path) is what holds() expects. */
+static bool holds_buf(const char *path, const char *buf, size_t n,
+		      unsigned int seed, size_t pat_len, size_t len)
 {
-	size_t n, i;
-	char *buf = slurp(path, &n);
 	bool ok = buf && n == len;
+	size_t i;
 
 	if (!buf || n != len)
 		fprintf(stderr, "# %s: %s, size %zu, expected %zu\n", path,
@@ -200,6 +197,32 @@ static bool holds(const char *path, unsigned int seed, size_t pat_len,
 			ok = false;
 		}
 	}
+	return ok;
+}
+
+/*
+ * Whether @path holds exactly @len bytes: pattern @seed up to @pat_len,
+ * zeroes after.  Logs the first difference.
+ */
+static bool holds(const char *path, unsigned int seed, size_t pat_len,
+		  size_t len)
+{
+	size_t n;
+	char *buf = slurp(path, &n);
+	bool ok = holds_buf(path, buf, n, seed, pat_len, len);
+
+	free(buf);
+	return ok;
+}
+
+/* The same for the open file @fd (which may have no name any more). */
+static bool fd_holds(int fd, unsigned int seed, size_t pat_len, size_t len)
+{
+	char *buf = malloc(len + 1);
+	ssize_t n = buf ? pread(fd, buf, len + 1, 0) : -1;
+	bool ok = holds_buf("<fd>", n < 0 ? NULL : buf, n < 0 ? 0 : n, seed,
+			    pat_len, len);
+
 	free(buf);
 	return ok;
 }
@@ -857,6 +880,7 @@ FIXTURE(crash) {
 	char path[4][PATH_MAX];
 	int pi;
 	struct img live;
+	char dm[32];	/* a device-mapper device over live, to remove */
 };
 
 #define CP(dir, name)	crash_path(self, (dir), (name))
@@ -869,10 +893,51 @@ static const char *crash_path(FIXTURE_DATA(crash) *self, const char *dir,
 	return p;
 }
 
+/* Run a shell command line quietly; its exit status, or -1. */
+static int sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	strncat(cmd, " >/dev/null 2>&1", sizeof(cmd) - strlen(cmd) - 1);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/*
+ * Put dm-delay device @name over @im's device, every write (and flush)
+ * held back @ms milliseconds, reads not; its path in @path.  0, or -1
+ * when the guest has no dmsetup or no delay target.
+ */
+static int dm_delay_create(struct img *im, const char *name, int ms,
+			   char *path, size_t cap)
+{
+	struct stat st;
+
+	if (stat(im->file, &st))
+		return -1;
+	if (sh("dmsetup create %s --table '0 %lld delay %s 0 0 %s 0 %d'",
+	       name, (long long)st.st_size / 512, im->dev, im->dev, ms) ||
+	    sh("dmsetup mknodes %s", name))
+		return -1;
+	snprintf(path, cap, "/dev/mapper/%s", name);
+	return 0;
+}
+
+static void dm_remove(const char *name)
+{
+	sh("dmsetup remove %s", name);
+}
+
 FIXTURE_SETUP(crash)
 {
 	self->ready = false;
 	self->live.fd = -1;
+	self->dm[0] = '\0';
 	if (geteuid() != 0)
 		SKIP(return, "needs root (tools/vm/run runs as root)");
 	if (!tools_dir())
@@ -899,6 +964,8 @@ FIXTURE_TEARDOWN(crash)
 	umount2(self->mnt, 0);
 	rmdir(self->aux);
 	rmdir(self->mnt);
+	if (self->dm[0])
+		dm_remove(self->dm);
 	if (self->live.fd >= 0)
 		EXPECT_EQ(0, fsck(self->live.dev));
 	img_destroy(&self->live);
@@ -1028,6 +1095,297 @@ TEST_F(crash, commit_interval)
 	EXPECT_EQ(0, crash_done(self, &c));
 }
 
+/*
+ * Damage the first record of @file's live log (log_head of its newest
+ * superblock) so that it fails its CRC: a commit torn by the power cut
+ * while the one after it reached the disk.
+ */
+static int tear_first_record(const char *file)
+{
+	struct msnap_super sb[2];
+	unsigned char blk[PG];
+	int fd = open(file, O_RDWR), n, err = -EIO;
+	off_t off;
+
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, sb, sizeof(sb), 0) != sizeof(sb))
+		goto out_close;
+	n = le64toh(sb[1].generation) > le64toh(sb[0].generation);
+	off = (off_t)(le64toh(sb[n].log_start) + le64toh(sb[n].log_head)) * PG;
+	if (pread(fd, blk, PG, off) != PG)
+		goto out_close;
+	blk[offsetof(struct msnap_log_block, payload) + 24] ^= 0x40;
+	if (pwrite(fd, blk, PG, off) == PG && !fsync(fd))
+		err = 0;
+out_close:
+	close(fd);
+	return err;
+}
+
+/*
+ * Records a crash leaves after the end of the replayed log never come
+ * back (review #1): commits N (torn) and N+1 (on disk) at the power cut;
+ * recovery ends the log at N; the recovered filesystem commits again,
+ * where N was; neither a second crash nor a clean unmount and mount may
+ * then replay the stale N+1.
+ */
+TEST_F(crash, stale_record_after_recovery)
+{
+	struct img c, c2;
+	int fd;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	fd = open(CP(self->mnt, "f"), O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 2 * PG));
+	ASSERT_EQ(0, syncfs(fd));	/* a checkpoint: the log is empty */
+	close(fd);
+	ASSERT_EQ(0, put(CP(self->mnt, "f"), 1, 0, PG, true));	/* N */
+	ASSERT_EQ(0, put(CP(self->mnt, "f"), 2, PG, PG, true));	/* N + 1 */
+	ASSERT_EQ(0, crash_copy(&self->live, &c, "stale1"));
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	img_detach(&c);
+	ASSERT_EQ(0, tear_first_record(c.file));
+	ASSERT_EQ(0, img_attach(&c));
+
+	/* Recovery: N is torn, so N + 1 is not part of the log either. */
+	ASSERT_EQ(0, img_mount(&c, self->aux, "commit=3600"));
+	EXPECT_TRUE(holds(CP(self->aux, "f"), 1, 0, 2 * PG));
+	/* A new commit takes N's place in the log. */
+	ASSERT_EQ(0, put(CP(self->aux, "f"), 3, 0, PG, true));
+
+	/* A second power cut now: the new commit, not the stale one. */
+	ASSERT_EQ(0, crash_copy(&c, &c2, "stale2"));
+	ASSERT_EQ(0, mount(c2.dev, self->mnt, FSTYPE, MS_RDONLY, NULL) ? -errno : 0);
+	EXPECT_TRUE(holds(CP(self->mnt, "f"), 3, PG, 2 * PG));
+	umount2(self->mnt, 0);
+	EXPECT_EQ(0, fsck(c2.dev));
+	img_destroy(&c2);
+
+	/* A clean unmount and mount: the same. */
+	umount2(self->aux, 0);
+	EXPECT_EQ(0, fsck(c.dev));
+	ASSERT_EQ(0, img_mount(&c, self->aux, NULL));
+	EXPECT_TRUE(holds(CP(self->aux, "f"), 3, PG, 2 * PG));
+	EXPECT_EQ(0, crash_done(self, &c));
+}
+
+/*
+ * Changes to a file unlinked while open stay in memory (review #2): none
+ * may reach the log, where recovery would find an entry for a file that
+ * does not exist and refuse to mount.  Each change is made on its own
+ * unlinked file, the namespace committed with a directory fsync (and the
+ * file's own persist where there is one), then the crash image must pass
+ * fsck, mount and not have the file; a syncfs (checkpoint) between two
+ * changes keeps each image to one change.  The open file must still see
+ * its change.
+ */
+enum unl_change {
+	UNL_GROW, UNL_SHRINK, UNL_CHMOD, UNL_CHOWN, UNL_UTIMES, UNL_SET_ADDR,
+	UNL_WRITE_FSYNC, UNL_MMAP_PERSIST, UNL_NR
+};
+
+static const char *const unl_names[UNL_NR] = {
+	"ftruncate up", "ftruncate down", "fchmod", "fchown", "futimens",
+	"SET_ADDR", "write+fsync", "mmap store+persist",
+};
+
+/* Make change @c to the unlinked file @fd (3 pages of pattern 1). */
+static int unl_change(int fd, enum unl_change c)
+{
+	struct timespec ts[2] = { { 1000000000, 1 }, { 1234567890, 2 } };
+	struct msnap_addr_args aa = { .size = sizeof(aa), .addr = 1ULL << 44 };
+	struct msnap_persist_args pa = { .size = sizeof(pa) };
+	unsigned char buf[2 * PG], *m;
+	int err = 0;
+
+	switch (c) {
+	case UNL_GROW:
+		return ftruncate(fd, 1 << 20) ? -errno : 0;
+	case UNL_SHRINK:
+		/* Inside a persisted page: its tail would be rewritten. */
+		return ftruncate(fd, PG + 100) ? -errno : 0;
+	case UNL_CHMOD:
+		return fchmod(fd, 0600) ? -errno : 0;
+	case UNL_CHOWN:
+		return fchown(fd, 1234, 5678) ? -errno : 0;
+	case UNL_UTIMES:
+		return futimens(fd, ts) ? -errno : 0;
+	case UNL_SET_ADDR:
+		return ioctl(fd, MSNAP_IOC_SET_ADDR, &aa) ? -errno : 0;
+	case UNL_WRITE_FSYNC:
+		/* Over a page and past the end. */
+		fill(buf, sizeof(buf), 2, 2 * PG);
+		if (pwrite(fd, buf, sizeof(buf), 2 * PG) != sizeof(buf))
+			return -EIO;
+		return fsync(fd) ? -errno : 0;
+	case UNL_MMAP_PERSIST:
+		m = mmap(NULL, 3 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			 0);
+		if (m == MAP_FAILED)
+			return -errno;
+		fill(m + PG, PG, 2, PG);
+		pa.addr = (uintptr_t)m;
+		pa.len = 3 * PG;
+		if (ioctl(fd, MSNAP_IOC_PERSIST, &pa))
+			err = -errno;
+		munmap(m, 3 * PG);
+		return err;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* Whether the open file @fd shows change @c. */
+static bool unl_changed(int fd, enum unl_change c)
+{
+	unsigned char want[PG], got[PG];
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return false;
+	switch (c) {
+	case UNL_GROW:
+		return fd_holds(fd, 1, 3 * PG, 1 << 20);
+	case UNL_SHRINK:
+		return fd_holds(fd, 1, PG + 100, PG + 100);
+	case UNL_CHMOD:
+		return (st.st_mode & 07777) == 0600;
+	case UNL_CHOWN:
+		return st.st_uid == 1234 && st.st_gid == 5678;
+	case UNL_UTIMES:
+		return st.st_mtim.tv_sec == 1234567890 &&
+		       st.st_mtim.tv_nsec == 2;
+	case UNL_SET_ADDR:
+		return true;	/* GET_ADDR is checked by the caller */
+	case UNL_WRITE_FSYNC:
+		fill(want, PG, 2, 3 * PG);
+		return st.st_size == 4 * PG &&
+		       pread(fd, got, PG, 3 * PG) == PG &&
+		       !memcmp(got, want, PG);
+	case UNL_MMAP_PERSIST:
+		fill(want, PG, 2, PG);
+		return st.st_size == 3 * PG &&
+		       pread(fd, got, PG, PG) == PG && !memcmp(got, want, PG);
+	default:
+		return false;
+	}
+}
+
+TEST_F(crash, unlinked_open_file_stays_in_memory)
+{
+	struct msnap_addr_args aa = { .size = sizeof(aa) };
+	char name[16], names[256];
+	int fd, dfd, rc, i;
+	struct img c;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	dfd = open(self->mnt, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+	for (i = 0; i < UNL_NR; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		/* Persisted pages, then committed unlinked. */
+		ASSERT_EQ(0, put(CP(self->mnt, name), 1, 0, 3 * PG, true));
+		fd = open(CP(self->mnt, name), O_RDWR);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, unlink(CP(self->mnt, name)));
+		ASSERT_EQ(0, fsync(dfd));
+
+		EXPECT_EQ(0, unl_change(fd, i)) {
+			TH_LOG("%s on an unlinked file: %s", unl_names[i],
+			       strerror(errno));
+		}
+		EXPECT_TRUE(unl_changed(fd, i)) {
+			TH_LOG("%s: not seen through the open file",
+			       unl_names[i]);
+		}
+		if (i == UNL_SET_ADDR) {
+			EXPECT_EQ(0, ioctl(fd, MSNAP_IOC_GET_ADDR, &aa));
+			EXPECT_EQ(1ULL << 44, aa.addr);
+		}
+		/* Whatever the change queued is committed now. */
+		ASSERT_EQ(0, fsync(dfd));
+
+		ASSERT_EQ(0, crash_copy(&self->live, &c, "crash1"));
+		EXPECT_EQ(0, fsck(c.dev)) {
+			TH_LOG("%s: fsck of the crash image", unl_names[i]);
+		}
+		rc = mount(c.dev, self->aux, FSTYPE, 0, NULL) ? errno : 0;
+		EXPECT_EQ(0, rc) {
+			TH_LOG("%s: mounting the crash image: %s",
+			       unl_names[i], strerror(rc));
+		}
+		if (!rc) {
+			list_dir(self->aux, names, sizeof(names));
+			EXPECT_STREQ("", names);
+		}
+		EXPECT_EQ(0, crash_done(self, &c));
+		close(fd);
+		/* A checkpoint: the next image holds the next change only. */
+		ASSERT_EQ(0, syncfs(dfd));
+	}
+	close(dfd);
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	EXPECT_EQ(0, fsck(self->live.dev));
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, NULL));
+	list_dir(self->mnt, names, sizeof(names));
+	EXPECT_STREQ("", names);
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+}
+
+/*
+ * A truncate inside a page whose persist is still being written (review
+ * #3) must build the page's new persisted copy from the persisted bytes,
+ * not from what its block held before the write landed (another file's
+ * old data, or zeroes here).  dm-delay holds every write back, so the
+ * MSNAP_ASYNC persist is surely in flight when ftruncate cuts its last
+ * page; the crash image after the next commit must hold the persisted
+ * bytes up to the cut.  SKIP without dm-delay.
+ */
+TEST_F(crash, truncate_during_async_persist)
+{
+	struct msnap_persist_args pa = { .size = sizeof(pa) };
+	char dev[64];
+	unsigned char *m;
+	struct img c;
+	int fd, dfd, rc;
+
+	if (dm_delay_create(&self->live, "fs_test_delay", 1000, dev,
+			    sizeof(dev)))
+		SKIP(return, "no dm-delay (dmsetup, dm-delay.ko)");
+	strcpy(self->dm, "fs_test_delay");
+	ASSERT_EQ(0, mount(dev, self->mnt, FSTYPE, 0, "commit=3600"));
+	fd = open(CP(self->mnt, "f"), O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 2 * PG));
+	m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	fill(m, 2 * PG, 1, 0);
+	pa.addr = (uintptr_t)m;
+	pa.len = 2 * PG;
+	pa.flags = MSNAP_ASYNC;
+	ASSERT_EQ(0, ioctl(fd, MSNAP_IOC_PERSIST, &pa));
+	ASSERT_EQ(2, pa.pages);
+	/* At once: the writes of pages 0 and 1 are held in dm-delay. */
+	ASSERT_EQ(0, ftruncate(fd, PG + 100));
+	munmap(m, 2 * PG);
+	EXPECT_TRUE(fd_holds(fd, 1, PG + 100, PG + 100));
+	dfd = open(self->mnt, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+	ASSERT_EQ(0, fsync(dfd));
+	close(dfd);
+
+	ASSERT_EQ(0, crash_recover(self, &c, "crash1", &rc));
+	EXPECT_EQ(0, rc);
+	EXPECT_TRUE(holds(CP(self->aux, "f"), 1, PG + 100, PG + 100));
+	EXPECT_EQ(0, crash_done(self, &c));
+	close(fd);
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	dm_remove(self->dm);
+	self->dm[0] = '\0';
+}
+
 /* ------------------------------------------------------------------ */
 /* ENOSPC                                                              */
 
@@ -1092,6 +1450,111 @@ TEST_F_TIMEOUT(crash, enospc, 240)
 	EXPECT_TRUE(holds(CP(self->mnt, "after"), 99, PG, PG));
 	list_dir(self->mnt, names, sizeof(names));
 	EXPECT_EQ(NULL, strstr(names, "f00"));
+}
+
+/*
+ * Metadata space (review #4): each file costs an inode block and a share
+ * of the inode tree at the next checkpoint, a sparse persist one page-map
+ * leaf per page.  Creating files, or persisting scattered pages, on a
+ * filesystem with no room for that metadata must fail with ENOSPC: never
+ * a checkpoint that fails and stops the filesystem.  Deleting files then
+ * gives the space back, and the image stays clean.
+ */
+TEST_F_TIMEOUT(crash, enospc_for_metadata, 600)
+{
+	char name[32];
+	int dfd, fd, i, n, err = 0;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	dfd = open(self->mnt, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+	for (n = 0; n < 40000 && !err; n++) {
+		snprintf(name, sizeof(name), "m%05d", n);
+		fd = open(CP(self->mnt, name), O_RDWR | O_CREAT, 0644);
+		if (fd < 0)
+			err = errno;
+		else
+			close(fd);
+		/* A checkpoint now and then, as the log or syncfs would. */
+		if (!err && n % 4096 == 4095 && syncfs(dfd))
+			err = errno;
+	}
+	ASSERT_EQ(ENOSPC, err) {
+		TH_LOG("file %d: %s", n, strerror(err));
+	}
+	fd = dfd;
+	EXPECT_EQ(0, syncfs(fd)) {
+		TH_LOG("syncfs after %d files: %s", n, strerror(errno));
+	}
+	/* Deleting gives the space back. */
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof(name), "m%05d", i);
+		ASSERT_EQ(0, unlink(CP(self->mnt, name)));
+	}
+	EXPECT_EQ(0, syncfs(fd));
+	close(fd);
+	ASSERT_EQ(0, put(CP(self->mnt, "after"), 7, 0, PG, true));
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	EXPECT_EQ(0, fsck(self->live.dev));
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, NULL));
+	EXPECT_TRUE(holds(CP(self->mnt, "after"), 7, PG, PG));
+	EXPECT_TRUE(exists(CP(self->mnt, "m00200")));
+	EXPECT_FALSE(exists(CP(self->mnt, "m00000")));
+}
+
+/* Scattered pages on a nearly full filesystem: one leaf each. */
+TEST_F_TIMEOUT(crash, enospc_for_scattered_pages, 600)
+{
+	const size_t stride = 504 * PG, n = 2000;
+	char *m = MAP_FAILED;
+	int fd, filler, err = 0;
+	size_t i, done = 0;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	/* Fill the data area with one file, 1 MiB at a time, until ENOSPC. */
+	filler = open(CP(self->mnt, "filler"), O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, filler);
+	for (i = 0; i < 128 && !err; i++) {
+		ASSERT_EQ(0, put(CP(self->mnt, "filler"), 1, i << 20, 1 << 20, false));
+		if (fsync(filler))
+			err = errno;
+	}
+	ASSERT_EQ(ENOSPC, err);
+	/* Make room for the data of the scattered pages, not their leaves. */
+	ASSERT_EQ(0, ftruncate(filler, (off_t)(i - 12) << 20));
+	ASSERT_EQ(0, fsync(filler));
+	ASSERT_EQ(0, syncfs(filler));
+	fd = open(CP(self->mnt, "sparse"), O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, n * stride));
+	m = mmap(NULL, n * stride, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	/* Persist in steps of 100 pages until one does not fit. */
+	for (err = 0; done < n && !err; done += 100) {
+		for (i = done; i < done + 100; i++)
+			m[i * stride] = 1;
+		struct msnap_persist_args pa = {
+			.size = sizeof(pa),
+			.addr = (uintptr_t)(m + done * stride),
+			.len = 100 * stride,
+		};
+
+		err = ioctl(fd, MSNAP_IOC_PERSIST, &pa) ? -errno : 0;
+	}
+	EXPECT_EQ(-ENOSPC, err);
+	/* The filesystem is fine: a checkpoint, then deleting frees space. */
+	EXPECT_EQ(0, syncfs(fd)) {
+		TH_LOG("syncfs after %zu pages: %s", done, strerror(errno));
+	}
+	munmap(m, n * stride);
+	close(fd);
+	close(filler);
+	ASSERT_EQ(0, unlink(CP(self->mnt, "filler")));
+	ASSERT_EQ(0, put(CP(self->mnt, "after"), 7, 0, 1 << 20, true));
+	ASSERT_EQ(0, umount2(self->mnt, 0));
+	EXPECT_EQ(0, fsck(self->live.dev));
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, NULL));
+	EXPECT_TRUE(holds(CP(self->mnt, "after"), 7, 1 << 20, 1 << 20));
 }
 
 /* ------------------------------------------------------------------ */

@@ -71,6 +71,12 @@ for item in device size blocks 'log size' 'data blocks'; do
 	grep -q "^$item:" "$work/out" || break
 done
 result $? "mkfs summary has device, size, blocks, log size, data blocks"
+nonce=$(sbf log_nonce)
+grep -qE '^format: +version 2, features: log_nonce$' "$work/out" &&
+	grep -qx "log nonce: *$(printf %016x "$nonce")" "$work/out" &&
+	[ "$nonce" != 0 ] && [ "$(sbf version)" = 2 ] &&
+	[ "$(sbf incompat)" = 1 ] && [ "$(inject sb log_nonce)" = "$nonce" ]
+result $? "mkfs writes format 2 with LOG_NONCE and a log nonce, and says so"
 run "$fsck" "$img"
 expect 0 'clean' "fsck of a fresh filesystem: clean, exit 0"
 run "$fsck" -v "$img"
@@ -155,6 +161,33 @@ fresh
 inject set 0 176 '<Q' 1
 fsck_bad 'both have generation 1' "superblocks with equal generations"
 
+# ---- format version 2 ----
+fresh
+inject set 0 12 '<I' 1
+inject set 1 12 '<I' 1
+run "$fsck" "$img"
+expect 8 '^fsck.memsnap: .*format version 1, .*re-create the filesystem with mkfs.memsnap$' \
+	"a version 1 image is refused with a message to re-run mkfs, exit 8"
+[ "$(wc -l < "$work/out")" = 1 ]
+result $? "a version 1 image: one line"
+fresh
+inject set 0 276 '<I' 1
+fsck_bad 'superblock A .*reserved bytes not zero' "superblock reserved32 set (CRC recomputed)"
+fresh
+inject set 0 32 '<Q' 0
+fsck_bad 'superblock A .*no log nonce' "superblock without INCOMPAT_LOG_NONCE"
+fresh
+inject set 0 256 '<Q' 0
+fsck_bad 'superblock A .*no log nonce' "superblock with log nonce 0"
+fresh
+inject set 0 124 '<I' 3
+inject set 0 264 '<Q' 1700000000
+inject set 0 272 '<I' 5
+fsck_bad '^fsck.memsnap: superblock A: error state recorded: error 5 \(Input/output error\) at 2023-11-14 22:13:20 UTC$' \
+	"a recorded error state is reported with its code and time, exit 4"
+grep -c '^fsck.memsnap:' "$work/out" | grep -qx 1
+result $? "a recorded error state: the only problem"
+
 # ---- checkpoint structures ----
 fresh
 ds=$(sbf data_start)
@@ -224,6 +257,18 @@ inject flip $((ds + 101)) 7
 inject flip $(( $(sbf log_start) + 1 )) 100
 run "$fsck" -v "$img"
 expect 0 '^records replayed: +1 ' "a torn record ends the log, not an error"
+ls=$(sbf log_start)
+inject set $((ls + 1)) 32 '<Q' $(( $(sbf log_nonce) == 12345 ? 54321 : 12345 ))
+run "$fsck" -v "$img"
+expect 0 '^log ends at: +log block 1: nonce of another log \(stale record\)' \
+	"a record with another log's nonce ends the log, not an error"
+grep -qE '^records replayed: +1 ' "$work/out"
+result $? "a record with another nonce: the records before it replay"
+inject log 2 1 trunc:2:1:4096 unlink:5
+inject set $((ls + 1)) 40 '<B' 1
+run "$fsck" -v "$img"
+expect 0 '^log ends at: +log block 1: reserved bytes not zero' \
+	"a log block with reserved bytes set ends the log, as in the kernel"
 inject log 2 1 "data:2:0:$((ds + 2))"
 fsck_bad 'log record 2 .*block '$((ds + 2))' in use in the checkpoint' "log reuses a checkpoint block"
 inject log 2 1 "data:2:0:$((ds + 101))"

@@ -5,6 +5,8 @@ Knows the version 2 layout (include/uapi/linux/memsnap.h) independently
 of tools/lib, so that a bug in the C reader is not mirrored here.
 
   msnapimg.py IMG sb FIELD                     print a field of superblock A
+  msnapimg.py IMG newest FIELD                 ... of the valid superblock
+                                               with the higher generation
   msnapimg.py IMG flip BLOCK OFFSET            flip one bit, CRC left stale
   msnapimg.py IMG set BLOCK OFFSET FMT VALUE   write a field, CRC recomputed
   msnapimg.py IMG bit BLOCK 0|1                set or clear a data block's
@@ -34,7 +36,7 @@ SB_FIELDS = {  # name: (offset, struct format)
     'free_blocks': (224, '<Q'), 'inodes': (232, '<Q'),
     'mkfs_time': (240, '<Q'), 'ckpt_time': (248, '<Q'),
     'log_nonce': (256, '<Q'), 'error_time': (264, '<Q'),
-    'error_code': (272, '<I'),
+    'error_code': (272, '<I'), 'reserved32': (276, '<I'),
 }
 MAGIC = {0x31534e534d534e4d: 8}  # the superblock's crc is at 8, others at 4
 
@@ -74,6 +76,21 @@ class Image:
     def sb(self, name):
         off, fmt = SB_FIELDS[name]
         return struct.unpack_from(fmt, self.read(0), off)[0]
+
+    def newest(self, name):
+        """A field of the superblock a mount uses (CRC and magic good)."""
+        best = None
+        for blk in (0, 1):
+            buf = self.read(blk)
+            magic, crc = struct.unpack_from('<QI', buf, 0)
+            struct.pack_into('<I', buf, 8, 0)
+            if magic != 0x31534e534d534e4d or crc32c(bytes(buf)) != crc:
+                continue
+            gen = struct.unpack_from('<Q', buf, 176)[0]
+            if best is None or gen > best[0]:
+                best = (gen, buf)
+        off, fmt = SB_FIELDS[name]
+        return struct.unpack_from(fmt, best[1], off)[0]
 
     def set_sb(self, name, value):
         off, fmt = SB_FIELDS[name]
@@ -186,6 +203,8 @@ def main(argv):
     cmd, a = argv[2], argv[3:]
     if cmd == 'sb':
         print(img.sb(a[0]))
+    elif cmd == 'newest':
+        print(img.newest(a[0]))
     elif cmd == 'flip':
         buf = img.read(int(a[0]))
         buf[int(a[1])] ^= 0x10

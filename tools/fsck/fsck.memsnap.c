@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "msnapfs.h"
@@ -133,12 +134,19 @@ static int load_super(struct fsck *c)
 			return -1;
 		ok[i] = !msnap_super_check(&sb[i], fs->dev.blocks, why[i],
 					   sizeof(why[i]));
+	}
+	if (!ok[0] && !ok[1]) {
+		if (msnap_super_is_v1(&sb[0]) || msnap_super_is_v1(&sb[1]))
+			return -2;
+		for (i = 0; i < 2; i++)
+			msnap_problem(fs, "superblock %c (block %d): %s",
+				      'A' + i, i, why[i]);
+		return -1;
+	}
+	for (i = 0; i < 2; i++)
 		if (!ok[i])
 			msnap_problem(fs, "superblock %c (block %d): %s",
 				      'A' + i, i, why[i]);
-	}
-	if (!ok[0] && !ok[1])
-		return -1;
 	cur = !ok[0] || (ok[1] &&
 			 le64(sb[1].generation) > le64(sb[0].generation));
 	if (ok[0] && ok[1])
@@ -149,6 +157,28 @@ static int load_super(struct fsck *c)
 		       le64(fs->sb.log_blocks), &fs->g);
 	fs->nr_data = fs->g.blocks - fs->g.data_start;
 	return 0;
+}
+
+/*
+ * The kernel records the first error it meets (MSNAP_SB_ERROR, with the
+ * errno and the time) and asks for fsck: a problem, until a repair clears
+ * it.
+ */
+static void check_error_state(struct fsck *c)
+{
+	struct msnap_fs *fs = &c->fs;
+	uint32_t code = le32(fs->sb.error_code);
+	time_t t = (time_t)le64(fs->sb.error_time);
+	char when[64] = "an unknown time";
+	struct tm tm;
+
+	if (!(le32(fs->sb.state) & MSNAP_SB_ERROR))
+		return;
+	if (t && gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC", &tm);
+	msnap_problem(fs, "superblock %c: error state recorded: error %u (%s) at %s",
+		      'A' + c->sb_index, code,
+		      code ? strerror((int)code) : "no code", when);
 }
 
 /* ---- bitmap ---------------------------------------------------------- */
@@ -452,13 +482,21 @@ int main(int argc, char **argv)
 	struct msnap_fs *fs = &c.fs;
 	bool verbose = false;
 	const char *path;
-	int status;
+	int status, ret;
 
 	msnap_prog = "fsck.memsnap";
 	path = parse_args(argc, argv, &verbose);
 	if (msnap_dev_open(&fs->dev, path, O_RDONLY))
 		return FSCK_ERROR;
-	if (!load_super(&c)) {
+	ret = load_super(&c);
+	if (ret == -2) {
+		msnap_err("%s: memsnap format version 1, which this fsck no longer reads: copy the files elsewhere and re-create the filesystem with mkfs.memsnap",
+			  path);
+		msnap_dev_close(&fs->dev);
+		return FSCK_ERROR;
+	}
+	if (!ret) {
+		check_error_state(&c);
 		load_bitmaps(&c);
 		msnap_model_init(fs);
 		check_tree(&c);

@@ -304,6 +304,17 @@ static int super_check_ckpt(const struct msnap_super *sb, char *why,
 }
 
 /*
+ * An intact superblock of format version 1 (magic and CRC good): such an
+ * image is not damaged, only too old, and is told apart from damage.
+ */
+bool msnap_super_is_v1(const struct msnap_super *sb)
+{
+	return le64(sb->magic) == MSNAP_SB_MAGIC &&
+	       msnap_block_crc_ok(sb, offsetof(struct msnap_super, crc)) &&
+	       le32(sb->version) == 1;
+}
+
+/*
  * Whether a superblock may be used, as a mount decides it.  On failure,
  * why says what was wrong, for one line of output.
  */

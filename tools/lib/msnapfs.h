@@ -80,6 +80,7 @@ int msnap_geometry(uint64_t blocks, uint64_t log_start, uint64_t log_blocks,
 
 int msnap_super_check(const struct msnap_super *sb, uint64_t dev_blocks,
 		      char *why, size_t len);
+bool msnap_super_is_v1(const struct msnap_super *sb);
 
 /* ---- the filesystem being checked ------------------------------------ */
 

@@ -4,7 +4,7 @@
  * replay them onto the model, as a mount does.
  *
  * Two kinds of failure must be told apart.  A record that is missing,
- * torn or stale (bad magic, CRC, sequence, uuid, framing, or a DATA block
+ * torn or stale (bad magic, CRC, sequence, nonce, framing, or a DATA block
  * whose contents do not match its CRC) is the normal end of the log.  A
  * record that is intact but says something impossible (a block in use,
  * a file that does not exist, two files with one name) is corruption.
@@ -109,7 +109,9 @@ static const char *log_block_bad(struct msnap_fs *fs,
 		return "reserved bytes not zero";
 	if (le32(lb->index) != index)
 		return "block out of place in its record";
-	if (c < 1 || c > fs->g.log_blocks / 4 || (count && c != count))
+	/* As the kernel: a record never runs past the log's other end. */
+	if (c < 1 || c > fs->g.log_blocks / 4 || (count && c != count) ||
+	    fs->log_blocks_used + c > fs->g.log_blocks)
 		return "bad block count";
 	return entries_bad(lb);
 }

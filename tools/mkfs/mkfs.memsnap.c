@@ -454,6 +454,9 @@ static void summary(const struct mkfs_opts *o, const struct msnap_dev *dev,
 	       u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
 	       u[10], u[11], u[12], u[13], u[14], u[15]);
 	printf("label:       %s\n", sb->label[0] ? sb->label : "(none)");
+	printf("format:      version %u, features: log_nonce\n",
+	       le32(sb->version));
+	printf("log nonce:   %016llx\n", (unsigned long long)le64(sb->log_nonce));
 }
 
 int main(int argc, char **argv)

@@ -36,7 +36,6 @@
 #include <sys/wait.h>
 #include <linux/loop.h>
 #include <linux/memsnap.h>
-#include <stdarg.h>
 #include <time.h>
 
 #define FSTYPE		"memsnap"
@@ -1895,20 +1894,6 @@ TEST_F_TIMEOUT(crash, random_corruption, 300)
 
 #define DM_NAME		"fs_test_err"
 #define DM_DEV		"/dev/mapper/" DM_NAME
-
-/* Run a shell command line; its exit status, or -1. */
-static int sh(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* The newest valid-looking superblock of @dev, read past any cache. */
 static int newest_super(const char *dev, struct msnap_super *out)

@@ -2130,7 +2130,7 @@ static bool have_dmsetup(void)
  * errno, the time); the next mount warns; the state stays across later
  * checkpoints; fsck reports it.
  */
-TEST_F(crash, error_recorded_in_superblock)
+TEST_F_TIMEOUT(crash, error_recorded_in_superblock, 120)
 {
 	struct msnap_super sb;
 	time_t t0 = time(NULL);
@@ -2182,7 +2182,7 @@ TEST_F(crash, error_recorded_in_superblock)
  * through it, then wrote a commit there with a bio; a write error keeps
  * the unmount from checkpointing.  The remount must replay that commit.
  */
-TEST_F(crash, remount_reads_past_device_cache)
+TEST_F_TIMEOUT(crash, remount_reads_past_device_cache, 120)
 {
 	int holder;
 

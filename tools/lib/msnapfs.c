@@ -292,6 +292,11 @@ static int super_check_ckpt(const struct msnap_super *sb, char *why,
 	if (le32(sb->bitmap_copy) > 1)
 		return why_fail(why, len, "bitmap_copy %u",
 				le32(sb->bitmap_copy));
+	/* Inode numbers are inode tree keys, which end at 504^7 (as the kernel). */
+	if (le64(sb->next_ino) < MSNAP_FIRST_INO ||
+	    le64(sb->next_ino) > msnap_tree_span(MSNAP_TREE_MAX_HEIGHT))
+		return why_fail(why, len, "next_ino %llu out of range",
+				ULL(le64(sb->next_ino)));
 	if (!root && !height)
 		return 0;
 	if (root < le64(sb->data_start) || root >= le64(sb->blocks))

@@ -272,7 +272,9 @@ static int apply_inode(struct msnap_fs *fs, struct record *r,
 	const char *bad = "inode number 0";
 	char why[96];
 
-	if (ino)
+	if (ino >= msnap_tree_span(MSNAP_TREE_MAX_HEIGHT))
+		bad = "number too large for the inode tree";
+	else if (ino)
 		bad = msnap_attrs_bad(ino, le32(e->mode), le32(e->flags),
 				      le64(e->size), le32(e->atime_nsec),
 				      le32(e->mtime_nsec), le32(e->ctime_nsec));

@@ -39,6 +39,7 @@
 #define PG	4096UL
 #define MNT	"/tmp/msnap-imgfuzz"
 #define FILE_	"/tmp/msnap-imgfuzz.img"
+#define FIXED	"/tmp/msnap-imgfuzz-fixed.img"	/* fsck -y's copy */
 #define IMG_SZ	(8UL << 20)
 
 static uint32_t crc32c(const void *buf, size_t len)
@@ -91,9 +92,10 @@ static unsigned char *orig, *work;
 struct stats {
 	int tries, refused, mounted, fsck_clean, fsck_flagged, mounted_flagged;
 	int bad;
+	int repaired, unrepaired;	/* fsck -y: exit 0/1, exit 4/8 */
 };
 
-static int loop_attach(char *dev, size_t len, int *lfd)
+static int loop_attach_file(char *dev, size_t len, int *lfd, const char *img)
 {
 	int ctl, nr, file, err = 0;
 
@@ -105,7 +107,7 @@ static int loop_attach(char *dev, size_t len, int *lfd)
 	if (nr < 0)
 		return -errno;
 	snprintf(dev, len, "/dev/loop%d", nr);
-	file = open(FILE_, O_RDWR | O_CLOEXEC);
+	file = open(img, O_RDWR | O_CLOEXEC);
 	if (file < 0)
 		return -errno;
 	*lfd = open(dev, O_RDWR | O_CLOEXEC);
@@ -115,6 +117,11 @@ static int loop_attach(char *dev, size_t len, int *lfd)
 	if (!err)
 		ioctl(*lfd, BLKFLSBUF, 0);
 	return err;
+}
+
+static int loop_attach(char *dev, size_t len, int *lfd)
+{
+	return loop_attach_file(dev, len, lfd, FILE_);
 }
 
 static void loop_detach(int lfd)
@@ -163,6 +170,83 @@ static void trace_image(struct __test_metadata *_metadata, const char *res,
 }
 
 /*
+ * fsck.memsnap -y on a copy of the damaged image (work): it repairs it
+ * (exit 1; then fsck -n is clean and the kernel mounts it and reads every
+ * file) or leaves it alone (exit 0: nothing wrong, try_image mounts it;
+ * exit 4, or 8 for an image it cannot read such as a version 1 one; then
+ * the copy is byte for byte what it was).  Never made worse.  Returns
+ * the number of violations.
+ */
+static int try_repair(struct __test_metadata *_metadata, struct stats *st,
+		      const char *what)
+{
+	const char *root = getenv("MEMSNAP_ROOT");
+	unsigned char *back;
+	char dev[32];
+	int fd, rc, lfd, bad = 0;
+
+	fd = open(FIXED, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || pwrite(fd, work, IMG_SZ, 0) != (ssize_t)IMG_SZ) {
+		TH_LOG("%s: cannot write %s", what, FIXED);
+		return 1;
+	}
+	close(fd);
+	rc = msnap_sh("%s/build/tools/fsck.memsnap -y %s > /dev/null 2>&1",
+		      root, FIXED);
+	/* Exit 0 (nothing to do) must write nothing either: try_image mounts it. */
+	if (rc == 4 || rc == 8 || rc == 0) {
+		if (rc)
+			st->unrepaired++;
+		back = malloc(IMG_SZ);
+		fd = open(FIXED, O_RDONLY | O_CLOEXEC);
+		if (!back || fd < 0 || pread(fd, back, IMG_SZ, 0) != (ssize_t)IMG_SZ ||
+		    memcmp(back, work, IMG_SZ)) {
+			TH_LOG("%s: fsck -y exited %d but changed the image", what, rc);
+			bad++;
+		}
+		if (fd >= 0)
+			close(fd);
+		free(back);
+		return bad;
+	}
+	if (rc != 1) {
+		TH_LOG("%s: fsck -y exited %d", what, rc);
+		return 1;
+	}
+	st->repaired++;
+	if (msnap_sh("%s/build/tools/fsck.memsnap -n %s > /dev/null 2>&1",
+		     root, FIXED)) {
+		TH_LOG("%s: fsck -y exited %d, but fsck -n is not clean after it", what, rc);
+		return 1;
+	}
+	if (loop_attach_file(dev, sizeof(dev), &lfd, FIXED)) {
+		TH_LOG("%s: cannot attach %s", what, FIXED);
+		return 1;
+	}
+	if (mount(dev, MNT, "memsnap", 0, NULL)) {
+		TH_LOG("%s: repaired by fsck -y, but the mount failed: %s", what,
+		       strerror(errno));
+		bad++;
+	} else {
+		if (msnap_sh("cd %s && ls -la > /dev/null && r=0 && for f in *; do head -c 4194304 \"$f\" > /dev/null || r=1; done; exit $r", MNT)) {
+			TH_LOG("%s: repaired, mounted, but the files do not read", what);
+			bad++;
+		}
+		if (umount2(MNT, 0)) {
+			TH_LOG("%s: repaired: umount: %s", what, strerror(errno));
+			bad++;
+		}
+	}
+	loop_detach(lfd);
+	if (!bad && msnap_sh("%s/build/tools/fsck.memsnap -n %s > /dev/null 2>&1",
+			     root, FIXED)) {
+		TH_LOG("%s: repaired, but not clean after a mount", what);
+		bad++;
+	}
+	return bad;
+}
+
+/*
  * Check one damaged image (work).  must_flag: fsck has to report it;
  * must_refuse: the mount has to fail.
  */
@@ -174,9 +258,11 @@ static void try_image(struct __test_metadata *_metadata, struct stats *st,
 	char dev[32], path[256];
 
 	ASSERT_EQ(0, put_image(work));
-	ASSERT_EQ(0, loop_attach(dev, sizeof(dev), &lfd));
 	if (getenv("IMAGE_FUZZ_TRACE") && res)
 		trace_image(_metadata, res, what);
+	if (try_repair(_metadata, st, what))
+		st->bad++;
+	ASSERT_EQ(0, loop_attach(dev, sizeof(dev), &lfd));
 	rc = msnap_sh("%s/build/tools/fsck.memsnap -n %s > /dev/null 2>&1",
 		      getenv("MEMSNAP_ROOT"), dev);
 	st->tries++;
@@ -217,6 +303,7 @@ static void try_image(struct __test_metadata *_metadata, struct stats *st,
 			TH_LOG("%s: clean before the mount, not after it", what);
 	}
 	loop_detach(lfd);
+	unlink(FIXED);
 	/* Keep the damaged image of a failure for a replay on the host. */
 	if (st->bad != bad0 && res) {
 		int fd;
@@ -547,7 +634,7 @@ static void store(unsigned char *p, enum kind k, uint64_t v, int x)
 	memcpy(p, &v, n);
 }
 
-TEST_F_TIMEOUT(img, targeted_fields, 900)
+TEST_F_TIMEOUT(img, targeted_fields, 1800)
 {
 	struct stats st = {};
 	size_t i;
@@ -596,6 +683,8 @@ TEST_F_TIMEOUT(img, targeted_fields, 900)
 	TH_LOG("%d images: %d refused, %d mounted (%d of them flagged by fsck); fsck: %d clean, %d flagged",
 	       st.tries, st.refused, st.mounted, st.mounted_flagged,
 	       st.fsck_clean, st.fsck_flagged);
+	TH_LOG("fsck -y: %d repaired (then clean and mounted), %d left unchanged",
+	       st.repaired, st.unrepaired);
 	EXPECT_EQ(0, st.bad);
 }
 
@@ -755,6 +844,8 @@ TEST_F_TIMEOUT(img, random_damage, 900)
 	TH_LOG("%d images: %d refused, %d mounted (%d of them flagged by fsck); fsck: %d clean, %d flagged",
 	       st.tries, st.refused, st.mounted, st.mounted_flagged,
 	       st.fsck_clean, st.fsck_flagged);
+	TH_LOG("fsck -y: %d repaired (then clean and mounted), %d left unchanged",
+	       st.repaired, st.unrepaired);
 	EXPECT_EQ(0, st.bad);
 }
 

@@ -84,7 +84,10 @@ expect 0 '^records replayed: +0' "fsck -v prints a summary"
 cp "$img" "$work/before"
 run "$fsck" -y "$img"
 cmp -s "$img" "$work/before"
-result $((rc + $?)) "fsck -y is accepted and changes nothing"
+result $((rc + $?)) "fsck -y of a clean filesystem changes nothing, exit 0"
+run "$fsck" -p "$img"
+cmp -s "$img" "$work/before"
+result $((rc + $?)) "fsck -p of a clean filesystem changes nothing, exit 0"
 
 run "$mkfs" "$img"
 expect 1 '^mkfs.memsnap: .*contains a memsnap filesystem' "mkfs refuses an existing memsnap filesystem"
@@ -128,6 +131,8 @@ run "$fsck"
 expect 16 'usage' "fsck without a device: usage error, exit 16"
 run "$fsck" -Z "$img"
 expect 16 'usage' "fsck with an unknown option: exit 16"
+run "$fsck" -n -y "$img"
+expect 16 'only one of -n, -p' "fsck -n -y: usage error, exit 16"
 run "$fsck" "$work/missing.img"
 expect 8 'cannot open' "fsck of a missing file: exit 8"
 rm -f "$img"
@@ -283,6 +288,134 @@ inject log 2 1 inode:2:100644:4096
 fsck_bad 'inode 2 maps pages beyond its size 4096' "log shrinks a file without truncating"
 inject log 2 1 "data:9:0:$((ds + 300))"
 fsck_bad 'DATA for inode 9: no such file' "log writes to a file that does not exist"
+
+# ---- repair ----
+newest() { inject newest "$1"; }
+saved() { cp "$img" "$work/before"; }
+unchanged() { cmp -s "$img" "$work/before"; }
+# repaired DESCRIPTION: the last run exited 1, and fsck -n is clean now.
+repaired() {
+	[ "$rc" = 1 ] && grep -q 'corrected\|replayed' "$work/out" &&
+		"$fsck" -n "$img" > "$work/out2" 2>&1
+	result $? "$1"
+}
+# cut_short DESCRIPTION: the repair's new superblock put back as it was
+# (a repair cut before its last write) leaves the old image as fsck saw it.
+cut_short() {
+	local slot
+	[ "$(inject sb generation)" = "$(newest generation)" ] && slot=0 || slot=1
+	cp "$img" "$work/cut.img"
+	dd if="$work/before" of="$work/cut.img" bs=4096 skip=$slot seek=$slot \
+		count=1 conv=notrunc status=none
+	"$fsck" -v "$work/before" > "$work/o1" 2>&1; r1=$?
+	"$fsck" -v "$work/cut.img" > "$work/o2" 2>&1; r2=$?
+	[ "$r1" = "$r2" ] &&
+		diff <(grep -v "^$work" "$work/o1") <(grep -v "^$work" "$work/o2") > "$work/out"
+	result $? "$1"
+}
+
+fresh
+ds=$(sbf data_start)
+inject bit $((ds + 7)) 1
+saved
+run "$fsck" -p "$img"
+repaired "-p frees a leaked block: exit 1, then -n is clean"
+[ "$(newest free_blocks)" = "$(sbf free_blocks)" ] &&
+	cmp -s <(dd if="$img" bs=4096 count=1 status=none) <(dd if="$work/before" bs=4096 count=1 status=none) &&
+	[ "$(newest generation)" = 3 ] && [ "$(inject sb generation)" = 2 ]
+result $? "-p frees it, writes the other superblock (generation 3), leaves the one in use"
+cut_short "a repair cut before its superblock write leaves the old image intact"
+run "$fsck" -p "$img"
+expect 0 'clean' "-p again: nothing to do, exit 0"
+
+fresh
+inject addfile 2 alpha 8192 2
+inject log 1 0 inode:5:100600:4096 name:5:new "data:5:0:$((ds + 100))" \
+	"data:2:1:$((ds + 101))"
+inject log 2 1 trunc:2:1:4096
+nonce=$(sbf log_nonce)
+saved
+run "$fsck" -p "$img"
+repaired "-p replays a log with records into a checkpoint: exit 1, then -n is clean"
+"$fsck" -v "$img" > "$work/out" 2>&1
+grep -qE '^records replayed: +0 ' "$work/out" && grep -qE '^files: +2$' "$work/out" &&
+	[ "$(newest ckpt_seq)" = 2 ] && [ "$(newest log_head)" = 2 ] &&
+	[ "$(newest log_nonce)" != "$nonce" ] && [ "$(newest log_nonce)" != 0 ] &&
+	[ "$(newest free_blocks)" = $(( $(sbf free_blocks) - 2 )) ]
+result $? "the new checkpoint: ckpt_seq 2, log_head 2, a new nonce, the log's file and pages"
+cut_short "a log replay cut before its superblock write leaves the log replayable"
+
+fresh
+inject set 0 124 '<I' 3
+inject set 0 264 '<Q' 1700000000
+inject set 0 272 '<I' 117
+run "$fsck" -p "$img"
+repaired "-p clears a recorded error once the image checks out: exit 1, then -n is clean"
+[ "$(newest state)" = 1 ] && [ "$(newest error_code)" = 0 ] && [ "$(newest error_time)" = 0 ]
+result $? "the repaired superblock: clean, error_code and error_time 0"
+
+fresh
+inject addfile 2 alpha 8192 2
+inject log 1 0 inode:5:100600:0 name:5:new
+inject log 2 1 "data:9:0:$((ds + 300))"
+inject log 3 2 inode:6:100600:0 name:6:newer
+run "$fsck" -p "$img"
+repaired "-p cuts the log at an intact record that breaks the rules: exit 1, then -n is clean"
+[ "$(newest ckpt_seq)" = 1 ] && "$fsck" -v "$img" | grep -qE '^files: +2$'
+result $? "the log was cut before the bad record: record 1 kept, 2 and 3 gone"
+
+fresh
+inject flip "$(sbf bitmap_start)" 100
+run "$fsck" -p "$img"
+repaired "-p rewrites an unreadable bitmap block from the trees"
+
+fresh
+inject flip 1 200
+run "$fsck" -p "$img"
+repaired "-p rewrites an invalid superblock B"
+
+fresh
+inject addfile 2 alpha 8192 2
+inject addfile 3 beta 100 0
+inject flip $((ds + 2)) 1000
+saved
+run "$fsck" -p "$img"
+expect 4 'run fsck.memsnap -y; nothing changed' "-p leaves an unreadable inode alone: exit 4"
+unchanged
+result $? "-p that does not repair: the image is byte for byte unchanged"
+run "$fsck" -y "$img"
+repaired "-y drops the file whose inode cannot be read: exit 1, then -n is clean"
+"$fsck" -v "$img" | grep -qE '^files: +1$'
+result $? "-y kept the readable file"
+
+fresh
+inject addfile 2 alpha 0 0
+inject addfile 4 alpha 0 0
+run "$fsck" -y "$img"
+repaired "-y renames one of two files with the same name: exit 1, then -n is clean"
+grep -q '1 file renamed' "$work/out"
+result $? "-y says it renamed a file"
+
+fresh
+inject addfile 2 alpha 4096 2
+run "$fsck" -y "$img"
+repaired "-y drops a page mapped beyond the end of the file"
+
+fresh
+inject flip 0 200
+inject flip 1 200
+saved
+run "$fsck" -y "$img"
+expect 4 'cannot repair' "-y with no valid superblock: exit 4"
+unchanged
+result $? "-y that cannot repair: the image is byte for byte unchanged"
+inject set 0 12 '<I' 1
+inject set 1 12 '<I' 1
+saved
+run "$fsck" -y "$img"
+expect 8 'format version 1' "-y of a version 1 image: exit 8"
+unchanged
+result $? "-y of a version 1 image: unchanged"
 
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"

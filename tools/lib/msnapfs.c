@@ -83,6 +83,98 @@ void msnap_dev_close(struct msnap_dev *dev)
 	dev->fd = -1;
 }
 
+/* ---- staging: writes held in memory until committed ------------------ */
+
+struct msnap_stage {
+	struct msnap_map	*idx;	/* block -> slot in blk[] */
+	uint64_t		*blk;
+	int			*phase;
+	unsigned char		(*buf)[MSNAP_BLOCK_SIZE];
+	size_t			n, cap;
+};
+
+/* True when the stage served the IO (a write always, a read if held). */
+static bool stage_io(struct msnap_dev *dev, uint64_t blk, void *buf, bool wr)
+{
+	struct msnap_stage *st = dev->stage;
+	uint64_t i;
+
+	if (msnap_map_get(st->idx, blk, &i)) {
+		if (wr) {
+			memcpy(st->buf[i], buf, MSNAP_BLOCK_SIZE);
+			st->phase[i] = dev->stage_phase;
+		} else {
+			memcpy(buf, st->buf[i], MSNAP_BLOCK_SIZE);
+		}
+		return true;
+	}
+	if (!wr)
+		return false;
+	if (st->n == st->cap) {
+		st->cap = st->cap ? 2 * st->cap : 64;
+		st->blk = msnap_realloc(st->blk, st->cap * sizeof(*st->blk));
+		st->phase = msnap_realloc(st->phase,
+					  st->cap * sizeof(*st->phase));
+		st->buf = msnap_realloc(st->buf, st->cap * sizeof(*st->buf));
+	}
+	i = st->n++;
+	st->blk[i] = blk;
+	st->phase[i] = dev->stage_phase;
+	memcpy(st->buf[i], buf, MSNAP_BLOCK_SIZE);
+	msnap_map_put(st->idx, blk, i);
+	return true;
+}
+
+void msnap_stage_begin(struct msnap_dev *dev)
+{
+	dev->stage = msnap_alloc(sizeof(*dev->stage));
+	dev->stage->idx = msnap_map_new();
+	dev->stage_phase = 0;
+}
+
+void msnap_stage_drop(struct msnap_dev *dev)
+{
+	struct msnap_stage *st = dev->stage;
+
+	if (!st)
+		return;
+	msnap_map_free(st->idx);
+	free(st->blk);
+	free(st->phase);
+	free(st->buf);
+	free(st);
+	dev->stage = NULL;
+}
+
+/*
+ * Write what was staged, phase 0 first; each phase is durable (fsync)
+ * before the next one is written.  The stage is dropped.
+ */
+int msnap_stage_commit(struct msnap_dev *dev)
+{
+	struct msnap_stage *st = dev->stage;
+	int phase, last = 0, err = 0;
+	size_t i;
+
+	dev->stage = NULL;
+	for (i = 0; i < st->n; i++)
+		if (st->phase[i] > last)
+			last = st->phase[i];
+	for (phase = 0; phase <= last && !err; phase++) {
+		for (i = 0; i < st->n && !err; i++)
+			if (st->phase[i] == phase)
+				err = msnap_write_block(dev, st->blk[i],
+							st->buf[i]);
+		if (!err && fsync(dev->fd)) {
+			msnap_err("%s: fsync: %s", dev->path, strerror(errno));
+			err = -1;
+		}
+	}
+	dev->stage = st;
+	msnap_stage_drop(dev);
+	return err;
+}
+
 /*
  * Every block number reaching here may come from a corrupted structure:
  * refuse anything past the end of the device rather than read beyond it.
@@ -97,6 +189,8 @@ static int dev_io(struct msnap_dev *dev, uint64_t blk, void *buf, bool wr)
 			  dev->path, (unsigned long long)blk);
 		return -1;
 	}
+	if (dev->stage && stage_io(dev, blk, buf, wr))
+		return 0;
 	if (wr)
 		n = pwrite(dev->fd, buf, MSNAP_BLOCK_SIZE, off);
 	else
@@ -335,16 +429,33 @@ int msnap_super_check(const struct msnap_super *sb, uint64_t dev_blocks,
 
 /* ---- the filesystem being checked ------------------------------------ */
 
+static void problem(struct msnap_fs *fs, const char *fmt, va_list ap)
+{
+	fs->problems++;
+	if (fs->quiet)
+		return;
+	printf("%s: ", msnap_prog);
+	vprintf(fmt, ap);
+	putchar('\n');
+}
+
 void msnap_problem(struct msnap_fs *fs, const char *fmt, ...)
 {
 	va_list ap;
 
-	fs->problems++;
-	printf("%s: ", msnap_prog);
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	problem(fs, fmt, ap);
 	va_end(ap);
-	putchar('\n');
+}
+
+void msnap_problem_safe(struct msnap_fs *fs, const char *fmt, ...)
+{
+	va_list ap;
+
+	fs->safe++;
+	va_start(ap, fmt);
+	problem(fs, fmt, ap);
+	va_end(ap);
 }
 
 int msnap_fs_read(struct msnap_fs *fs, uint64_t blk, void *buf)

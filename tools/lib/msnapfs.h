@@ -39,6 +39,8 @@ void *msnap_realloc(void *p, size_t size);
 
 /* ---- device ---------------------------------------------------------- */
 
+struct msnap_stage;
+
 struct msnap_dev {
 	int		fd;
 	const char	*path;
@@ -46,12 +48,22 @@ struct msnap_dev {
 	uint64_t	blocks;		/* whole 4 KiB blocks */
 	bool		is_bdev;
 	dev_t		rdev;		/* for a block device */
+	/*
+	 * While staging (fsck's repair), writes go to memory, tagged with
+	 * stage_phase, and reads see them; msnap_stage_commit() writes the
+	 * phases in order, each made durable before the next starts.
+	 */
+	struct msnap_stage *stage;
+	int		stage_phase;
 };
 
 int msnap_dev_open(struct msnap_dev *dev, const char *path, int flags);
 void msnap_dev_close(struct msnap_dev *dev);
 int msnap_read_block(struct msnap_dev *dev, uint64_t blk, void *buf);
 int msnap_write_block(struct msnap_dev *dev, uint64_t blk, const void *buf);
+void msnap_stage_begin(struct msnap_dev *dev);
+void msnap_stage_drop(struct msnap_dev *dev);
+int msnap_stage_commit(struct msnap_dev *dev);
 
 /* ---- CRC32C ---------------------------------------------------------- */
 
@@ -96,8 +108,15 @@ struct msnap_fs {
 	uint8_t			*bitmap;	/* checkpoint bitmap, 1 bit/block */
 	uint8_t			*bitmap_bad;	/* per bitmap block: unreadable */
 	unsigned long		problems;	/* invariants found broken */
+	unsigned long		safe;		/* of them, fixable by -p */
 	bool			io_error;	/* a read failed */
 	bool			verbose;
+	bool			quiet;		/* count problems, print none */
+	/* Replay at most replay_limit records when limit_replay. */
+	bool			limit_replay;
+	uint64_t		replay_limit;
+	bool			log_corrupt;	/* an intact record broke a rule */
+	const uint8_t		*ckpt_refs;	/* fsck: blocks the ckpt uses */
 	/* The model: checkpoint state with the log replayed onto it. */
 	struct msnap_map	*files;		/* ino -> struct msnap_file * */
 	struct msnap_names	*names;		/* name -> files bearing it */
@@ -110,6 +129,9 @@ struct msnap_fs {
 };
 
 void msnap_problem(struct msnap_fs *fs, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* A problem a repair fixes without losing anything (fsck -p). */
+void msnap_problem_safe(struct msnap_fs *fs, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int msnap_fs_read(struct msnap_fs *fs, uint64_t blk, void *buf);
 bool msnap_in_data(const struct msnap_fs *fs, uint64_t blk);
@@ -154,10 +176,18 @@ bool msnap_name_ok(const char *name, uint32_t len);
 
 /* One file of the model; the page map is the checkpoint tree (keys below
  * cutoff) overlaid by the pages the log mapped since. */
+struct msnap_attrs {
+	uint32_t		uid, gid, flags;
+	uint64_t		atime_sec, mtime_sec, ctime_sec;
+	uint32_t		atime_nsec, mtime_nsec, ctime_nsec;
+	uint64_t		preferred_addr;
+};
+
 struct msnap_file {
 	uint64_t		ino;
 	uint32_t		mode;
 	uint64_t		size;
+	struct msnap_attrs	a;		/* the rest of the attributes */
 	char			*name;		/* NULL: none yet */
 	uint64_t		map_root;
 	uint32_t		map_height;

@@ -171,11 +171,13 @@ static int for_each_entry(struct msnap_fs *fs, struct record *r,
 	return 0;
 }
 
+/* Corruption, but fsck -p may cut the log before the record. */
 static void rec_problem(struct msnap_fs *fs, struct record *r,
 			const char *what)
 {
-	msnap_problem(fs, "log record %llu at log block %llu: %s",
-		      ULL(r->seq), ULL(r->pos), what);
+	fs->log_corrupt = true;
+	msnap_problem_safe(fs, "log record %llu at log block %llu: %s",
+			   ULL(r->seq), ULL(r->pos), what);
 }
 
 /* A record whose DATA block does not hold what it says was torn. */
@@ -252,6 +254,10 @@ static int apply_data(struct msnap_fs *fs, struct record *r,
 		bad = "in use in the checkpoint";
 	else if (msnap_map_get(fs->replay_used, blk, NULL))
 		bad = "written twice since the checkpoint";
+	else if (fs->ckpt_refs &&
+		 fs->ckpt_refs[(blk - fs->g.data_start) >> 3] &
+		 (1U << ((blk - fs->g.data_start) & 7)))
+		bad = "referenced by the checkpoint (free in its bitmap)";
 	if (bad) {
 		snprintf(why, sizeof(why),
 			 "DATA for inode %llu page %llu: block %llu %s",
@@ -289,6 +295,17 @@ static int apply_inode(struct msnap_fs *fs, struct record *r,
 		f = msnap_file_add(fs, ino, le32(e->mode), le64(e->size));
 	f->mode = le32(e->mode);
 	f->size = le64(e->size);
+	f->a = (struct msnap_attrs){
+		.uid = le32(e->uid), .gid = le32(e->gid),
+		.flags = le32(e->flags),
+		.atime_sec = le64(e->atime_sec),
+		.mtime_sec = le64(e->mtime_sec),
+		.ctime_sec = le64(e->ctime_sec),
+		.atime_nsec = le32(e->atime_nsec),
+		.mtime_nsec = le32(e->mtime_nsec),
+		.ctime_nsec = le32(e->ctime_nsec),
+		.preferred_addr = le64(e->preferred_addr),
+	};
 	if (ino >= fs->next_ino)
 		fs->next_ino = ino + 1;
 	touch(r, f);
@@ -413,11 +430,13 @@ static int replay_record(struct msnap_fs *fs, struct record *r)
 int msnap_log_replay(struct msnap_fs *fs)
 {
 	struct record r = { 0 };
-	int ret;
+	int ret = 0;
 
 	r.seq = le64(fs->sb.ckpt_seq) + 1;
 	r.pos = le64(fs->sb.log_head);
 	for (;;) {
+		if (fs->limit_replay && fs->records >= fs->replay_limit)
+			break;
 		r.nr_touched = 0;
 		ret = replay_record(fs, &r);
 		free(r.b);

@@ -3,8 +3,8 @@
  * replay-log: rebuild a memsnap device from a dm-log-writes log at every
  * crash point and check each image.
  *
- *   replay-log [--seed S] [--variants N] [--rng R] [--fsck PATH] [-v]
- *              LOG DEVICE-BYTES IMAGE
+ *   replay-log [--seed S] [--variants N] [--rng R] [--fsck PATH]
+ *              [--save DIR M] [-v] LOG DEVICE-BYTES IMAGE
  *
  * The log (Documentation/admin-guide/device-mapper/log-writes.rst) is a
  * super sector, then per entry one sector holding (sector, nr_sectors,
@@ -29,6 +29,10 @@
  * last acknowledged <= j <= last issued (marks "a<i>" and "i<i>"), and
  * the names must be those after j (or j + 1: namespace ops precede the
  * persist's mark and may commit earlier).
+ *
+ * With --save, a sample of M checked images goes to DIR with DIR/list
+ * (offer(), write_list()) for the recheck after a recovery
+ * (selftests/crash/recheck.sh).
  *
  * Prints one line per violation, the superblock writes (checkpoints) and
  * log wraps after "start", and "points P violations V"; exits 1 on

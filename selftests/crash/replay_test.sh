@@ -17,13 +17,13 @@
 # WAIT), so that commits complete in any order.  Then the recheck
 # (recheck.sh): a sample of the checked images (those whose log holds a
 # valid-looking record past the end of the replay first, random others
-# to fill; 20, --long 100) goes to a second guest, which mounts each
+# to fill; 12, --long 100) goes to a second guest, which mounts each
 # (recovery), checks the recovered state, makes 1 to 3 new persists,
 # and checks that a copy taken while mounted (a second crash) and a
 # clean unmount + mount both hold exactly the recovered state plus the
 # new persists, fsck.memsnap -n clean each time.  TAP.
 set -u
-count=150 variants=1 min_points=1000 logsize=1G save=20
+count=150 variants=1 min_points=1000 logsize=1G save=12
 seed=$(( (RANDOM << 15 | RANDOM) + 1 ))
 args=()
 while [ $# -gt 0 ]; do

@@ -98,7 +98,6 @@ for c in $(seq "$cycles"); do
 	[ -e "$d/segments" ] && cat "$d/segments" >> "$segs"
 	prev=$work/acked$c
 done
-mkdir -p "$work/last.d"
 vm last --disk "$img" --timeout 600 -- bash -c "$(check "$prev" 1 $((2 * cycles + 1)) 2)
 	umount /tmp/m && $fsck -n /dev/nvme0n1 || exit 13"
 [ "$(rc_of last)" = 0 ] && grep -qx CHECKED "$work/last.out" &&

@@ -3,8 +3,8 @@
  * replay-log: rebuild a memsnap device from a dm-log-writes log at every
  * crash point and check each image.
  *
- *   replay-log [--seed S] [--variants N] [--rng R] [--fsck PATH] [-v]
- *              LOG DEVICE-BYTES IMAGE
+ *   replay-log [--seed S] [--variants N] [--rng R] [--fsck PATH]
+ *              [--save DIR M] [-v] LOG DEVICE-BYTES IMAGE
  *
  * The log (Documentation/admin-guide/device-mapper/log-writes.rst) is a
  * super sector, then per entry one sector holding (sector, nr_sectors,
@@ -29,6 +29,10 @@
  * last acknowledged <= j <= last issued (marks "a<i>" and "i<i>"), and
  * the names must be those after j (or j + 1: namespace ops precede the
  * persist's mark and may commit earlier).
+ *
+ * With --save, a sample of M checked images goes to DIR with DIR/list
+ * (offer(), write_list()) for the recheck after a recovery
+ * (selftests/crash/recheck.sh).
  *
  * Prints one line per violation, the superblock writes (checkpoints) and
  * log wraps after "start", and "points P violations V"; exits 1 on
@@ -81,12 +85,14 @@ extern char **environ;
 static char fsck_out[4096];
 
 /*
- * --save DIR --save-max M: a sample of the checked images for the
- * recheck phase (replay_test.sh boots a guest that mounts each, persists
- * again, and checks a crash copy and a clean remount).  Two reservoirs
- * of M: images whose log holds a valid-looking record (the log's nonce,
- * CRC, first block of a record) past the end of the replay, with a later
- * sequence number, and all others; the list takes the first kind first.
+ * --save DIR M: a sample of M checked images for the recheck phase
+ * (replay_test.sh boots a guest that mounts each, persists again, and
+ * checks a crash copy and a clean remount).  Three reservoirs of M:
+ * images whose log holds a whole record past the end of the replay
+ * (records_ahead) where one-block commits after the recovery would make
+ * the next replay expect it ("aligned"), other images with such records,
+ * and all others; the list takes up to M/2, M/4 and the rest of them,
+ * then fills what is left in that order.
  */
 static const char *save_dir;
 static unsigned int save_max;
@@ -98,9 +104,8 @@ struct saved {
 	unsigned int	aligned;	/* d: one at end + d with seq end + d */
 	char		where[96];
 };
-static struct saved *pool[2];
-static unsigned long pool_seen[2];
-static unsigned long images_ahead, images_aligned;
+static struct saved *pool[3];
+static unsigned long pool_seen[3];
 
 /* What the marks say at the current point. */
 static int mkfs_done, started;
@@ -575,12 +580,10 @@ static void offer(struct msnap_fs *fs, const char *where, uint64_t hi_issued,
 		  uint64_t j)
 {
 	unsigned int aligned, ahead = records_ahead(fs, &aligned);
-	int kind = ahead ? 0 : 1;
+	int kind = aligned ? 0 : ahead ? 1 : 2;
 	unsigned long slot;
 	struct saved *sv;
 
-	images_ahead += ahead > 0;
-	images_aligned += aligned > 0;
 	slot = pool_seen[kind]++;
 	if (slot >= save_max) {
 		save_rng = plan_mix(save_rng);
@@ -589,7 +592,7 @@ static void offer(struct msnap_fs *fs, const char *where, uint64_t hi_issued,
 			return;
 	}
 	sv = &pool[kind][slot];
-	snprintf(sv->file, sizeof(sv->file), "%c%lu.img", kind ? 'o' : 's', slot);
+	snprintf(sv->file, sizeof(sv->file), "%c%lu.img", "aso"[kind], slot);
 	sv->acked = acked;
 	sv->issued = hi_issued;
 	sv->state = j;
@@ -599,44 +602,49 @@ static void offer(struct msnap_fs *fs, const char *where, uint64_t hi_issued,
 	save_image(sv);
 }
 
-/*
- * DIR/list: "FILE ACKED ISSUED STATE AHEAD ALIGNED WHERE" per image, up
- * to M: those with records past the end first, then the others.
- */
+/* DIR/list: "FILE ACKED ISSUED STATE AHEAD ALIGNED WHERE" per image. */
 static void write_list(void)
 {
-	unsigned long k, n[2], taken = 0;
+	unsigned long quota[3] = { save_max / 2, save_max / 4, 0 };
+	unsigned long k, n[3], taken = 0, have[3];
 	char path[512];
-	int kind;
+	int kind, pass;
 	FILE *f;
 
+	quota[2] = save_max - quota[0] - quota[1];
 	snprintf(path, sizeof(path), "%s/list", save_dir);
 	f = fopen(path, "w");
 	if (!f)
 		fail(path);
-	for (kind = 0; kind < 2; kind++) {
+	for (kind = 0; kind < 3; kind++) {
+		have[kind] = pool_seen[kind] < save_max ? pool_seen[kind] : save_max;
 		n[kind] = 0;
-		for (k = 0; k < pool_seen[kind] && k < save_max; k++) {
-			struct saved *sv = &pool[kind][k];
-
-			if (taken >= save_max) {
-				snprintf(path, sizeof(path), "%s/%s", save_dir, sv->file);
-				unlink(path);
-				continue;
-			}
-			taken++;
-			n[kind]++;
-			fprintf(f, "%s %llu %llu %llu %u %u %s\n", sv->file,
-				(unsigned long long)sv->acked,
-				(unsigned long long)sv->issued,
-				(unsigned long long)sv->state, sv->ahead,
-				sv->aligned, sv->where);
-		}
 	}
+	/* First each kind up to its quota, then anything left, in order. */
+	for (pass = 0; pass < 2; pass++)
+		for (kind = 0; kind < 3; kind++)
+			for (k = n[kind]; k < have[kind] && taken < save_max &&
+			     (pass || k < quota[kind]); k++) {
+				struct saved *sv = &pool[kind][k];
+
+				taken++;
+				n[kind]++;
+				fprintf(f, "%s %llu %llu %llu %u %u %s\n", sv->file,
+					(unsigned long long)sv->acked,
+					(unsigned long long)sv->issued,
+					(unsigned long long)sv->state, sv->ahead,
+					sv->aligned, sv->where);
+			}
+	for (kind = 0; kind < 3; kind++)
+		for (k = n[kind]; k < have[kind]; k++) {
+			snprintf(path, sizeof(path), "%s/%s", save_dir,
+				 pool[kind][k].file);
+			unlink(path);
+		}
 	if (fclose(f))
 		fail(path);
-	printf("saved %lu of %lu images with records past the end of the log (%lu where new one-block commits reach one), %lu of %lu others\n",
-	       n[0], pool_seen[0], images_aligned, n[1], pool_seen[1]);
+	printf("saved %lu of %lu images with records past the end of the log where new one-block commits reach one, %lu of %lu with other records past the end, %lu of %lu others\n",
+	       n[0], pool_seen[0], n[1], pool_seen[1], n[2], pool_seen[2]);
 }
 
 static void check_point(const char *where, uint64_t hi_issued)
@@ -817,6 +825,7 @@ int main(int argc, char **argv)
 	if (save_dir && save_max) {
 		pool[0] = msnap_alloc(save_max * sizeof(*pool[0]));
 		pool[1] = msnap_alloc(save_max * sizeof(*pool[1]));
+		pool[2] = msnap_alloc(save_max * sizeof(*pool[2]));
 		save_rng = rng ^ 0x5a5a;
 	} else {
 		save_dir = NULL;

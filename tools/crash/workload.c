@@ -9,7 +9,12 @@
  * PLAN_ENOSPC_EVERY-th); before persist i it puts the
  * mark "i<i>" into the write log and after its acknowledgement "a<i>",
  * so the replay knows, at every point of the log, the last persist
- * issued and the last acknowledged.
+ * issued and the last acknowledged.  A batch (plan_batch: 2 or 3
+ * persists issued with MSNAP_ASYNC back to back, one WAIT) has one
+ * "i<last>" before its first persist and one "a<last>" after the WAIT.
+ *
+ * workload recover / verify: the recheck after a recovery (recheck.sh,
+ * see recover() and verify()).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

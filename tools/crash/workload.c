@@ -361,12 +361,30 @@ static unsigned int differ(const char *what)
 	return n;
 }
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* @n names of @width bytes each, sorted and space-separated, into @out. */
+static void join_sorted(char *names, size_t width, int n, char *out,
+			size_t size)
+{
+	int x;
+
+	qsort(names, n, width, name_cmp);
+	out[0] = 0;
+	for (x = 0; x < n; x++)
+		snprintf(out + strlen(out), size - strlen(out), "%s%s",
+			 x ? " " : "", names + x * width);
+}
+
 /* The names in dir, sorted, space-separated, into out. */
 static void list_names(int dir, char *out, size_t size)
 {
-	char names[64][256], tmp[256];
+	char names[64][256];
 	struct dirent *d;
-	int n = 0, x, y, fd = dup(dir);
+	int n = 0, fd = dup(dir);
 	DIR *dp = fdopendir(fd);
 
 	out[0] = 0;
@@ -377,38 +395,19 @@ static void list_names(int dir, char *out, size_t size)
 		if (strcmp(d->d_name, ".") && strcmp(d->d_name, ".."))
 			snprintf(names[n++], sizeof(names[0]), "%s", d->d_name);
 	closedir(dp);
-	for (x = 0; x < n; x++)
-		for (y = x + 1; y < n; y++)
-			if (strcmp(names[y], names[x]) < 0) {
-				memcpy(tmp, names[x], sizeof(tmp));
-				memcpy(names[x], names[y], sizeof(tmp));
-				memcpy(names[y], tmp, sizeof(tmp));
-			}
-	for (x = 0; x < n; x++)
-		snprintf(out + strlen(out), size - strlen(out), "%s%s",
-			 x ? " " : "", names[x]);
+	join_sorted(names[0], sizeof(names[0]), n, out, size);
 }
 
 /* The names expected after persist j and t new persists, sorted. */
 static void plan_list(uint64_t j, unsigned int t, char *out, size_t size)
 {
-	char names[PLAN_MAX_NAMES + 8][32], tmp[32];
-	int n = plan_names(j, names), x, y;
+	char names[PLAN_MAX_NAMES + 8][32];
+	int n = plan_names(j, names);
 	unsigned int k;
 
 	for (k = 1; k <= t && k <= 8; k++)
 		snprintf(names[n++], sizeof(names[0]), "x%u", k);
-	for (x = 0; x < n; x++)
-		for (y = x + 1; y < n; y++)
-			if (strcmp(names[y], names[x]) < 0) {
-				memcpy(tmp, names[x], sizeof(tmp));
-				memcpy(names[x], names[y], sizeof(tmp));
-				memcpy(names[y], tmp, sizeof(tmp));
-			}
-	out[0] = 0;
-	for (x = 0; x < n; x++)
-		snprintf(out + strlen(out), size - strlen(out), "%s%s",
-			 x ? " " : "", names[x]);
+	join_sorted(names[0], sizeof(names[0]), n, out, size);
 }
 
 /*

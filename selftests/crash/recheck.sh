@@ -22,6 +22,19 @@ fsck_ok() {	# DEVICE WHAT
 	cat /tmp/fsck.out
 	return 1
 }
+# DEVICE MOUNTPOINT WHAT: mount, hold the expected state, unmount,
+# fsck-clean; 1 (after a VIOLATION line) if any step fails.
+mount_verify() {
+	if ! mount -t memsnap "$1" "$2"; then
+		echo "VIOLATION $file: $3 does not mount"
+		return 1
+	fi
+	local bad=0
+	"$w" verify "$2" "$seed" /tmp/state "$file $3" || bad=1
+	umount "$2"
+	fsck_ok "$1" "$3 after its mount" || bad=1
+	return $bad
+}
 while read -r file acked issued state ahead aligned where; do
 	n=$((n + 1)) bad=0
 	[ "$ahead" = 0 ] || ahead_n=$((ahead_n + 1))
@@ -41,26 +54,12 @@ while read -r file acked issued state ahead aligned where; do
 		cp /tmp/live.img /tmp/crash.img
 		c=$(losetup -f --show /tmp/crash.img)
 		fsck_ok "$c" "the crash copy" || bad=1
-		if mount -t memsnap "$c" /tmp/c; then
-			"$w" verify /tmp/c "$seed" /tmp/state "$file crash copy" || bad=1
-			umount /tmp/c
-			fsck_ok "$c" "the crash copy after its mount" || bad=1
-		else
-			echo "VIOLATION $file: the crash copy does not mount"
-			bad=1
-		fi
+		mount_verify "$c" /tmp/c "the crash copy" || bad=1
 		losetup -d "$c"
 		rm -f /tmp/crash.img
 		umount /tmp/m || bad=1
 		fsck_ok "$l" "the image after a clean unmount" || bad=1
-		if mount -t memsnap "$l" /tmp/m; then
-			"$w" verify /tmp/m "$seed" /tmp/state "$file clean remount" || bad=1
-			umount /tmp/m
-			fsck_ok "$l" "the image after the remount" || bad=1
-		else
-			echo "VIOLATION $file: no mount after a clean unmount"
-			bad=1
-		fi
+		mount_verify "$l" /tmp/m "the clean remount" || bad=1
 	fi
 	losetup -d "$l"
 	rm -f /tmp/live.img

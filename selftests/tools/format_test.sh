@@ -45,6 +45,7 @@ expect() {
 	result $? "$3"
 }
 
+# shellcheck disable=SC2120 # SIZE is optional; no caller needs it today
 fresh() {
 	# fresh [SIZE]: a new image with a new filesystem.
 	rm -f "$img"

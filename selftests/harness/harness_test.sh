@@ -8,7 +8,9 @@
 #     test-only module, memsnap_splat.ko, logs one), and a clean run of the
 #     same module does not;
 #   - a drive image given by path persists across boots;
-#   - power cut on a marker and after a delay; timeout.
+#   - power cut on a marker and after a delay; timeout;
+#   - a tree under /tmp (hidden by the guest's own tmpfs /tmp) works: its
+#     guest-init, module, working directory and results directory.
 set -u
 # shellcheck source=../lib/vmtap.sh
 . "$(dirname "$0")/../lib/vmtap.sh"
@@ -16,7 +18,7 @@ vmtap_init harness "$@"
 splat=$top/build/testmod/$rel/selftests/harness/splat/memsnap_splat.ko
 
 echo "TAP version 13"
-echo "1..9"
+echo "1..10"
 
 vm status -- sh -c 'echo out-marker; echo err-marker >&2; exit 7'
 [ "$(rc_of status)" = 7 ]
@@ -62,6 +64,26 @@ vm timeout --timeout 20 -- sh -c 'sleep 600; echo not-killed'
 	[ "$(rc_of timeout)" = 124 ] && grep -q 'timed out' "$work/timeout.err"
 result $? "power cut after a delay, and timeout, stop the guest" \
 	"$work/after.err" "$work/timeout.err"
+
+# A copy of the harness alone, under the host's /tmp, run from a
+# directory of it, with its default results directory (in the copy).
+copy=$(mktemp -d /tmp/msvm-tree-XXXXXX)
+mkdir -p "$copy/tools" "$copy/mod" "$copy/sub"
+cp -a "$top/tools/vm" "$top/tools/kernels" "$copy/tools/"
+cp "$top/build/mod/$rel/kmod/memsnap.ko" "$copy/mod/"
+echo "marker-$token" > "$copy/sub/marker"
+(cd "$copy/sub" && env -u MEMSNAP_VM_DIR "$copy/tools/vm/run" --kernel "$rel" \
+	--module "$copy/mod/memsnap.ko" --no-disk -- sh -c \
+	'cat marker && echo "root=$MEMSNAP_ROOT" && grep -q "^memsnap " /proc/modules &&
+	 touch /tmp/guest-own && echo back > "$MSVM_RESULTS/back"') \
+	> "$work/tmptree.out" 2> "$work/tmptree.err"
+echo $? > "$work/tmptree.rc"
+[ "$(rc_of tmptree)" = 0 ] && grep -qx "marker-$token" "$work/tmptree.out" &&
+	grep -qx "root=$copy" "$work/tmptree.out" &&
+	grep -qx back "$copy"/build/vm/results/*/back && [ ! -e /tmp/guest-own ]
+result $? "a tree and results directory under the host's /tmp work in the guest" \
+	"$work/tmptree.err" "$work/tmptree.out"
+rm -rf "$copy"
 
 echo "# harness: $((n - failed)) passed, $failed failed"
 [ "$failed" = 0 ]

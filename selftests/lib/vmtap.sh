@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash
 #
 # Helpers for host-side TAP tests that boot tools/vm/run guests, sourced
 # by selftests/*/*_test.sh:

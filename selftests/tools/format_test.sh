@@ -45,6 +45,7 @@ expect() {
 	result $? "$3"
 }
 
+# shellcheck disable=SC2120 # SIZE is optional; no caller needs it today
 fresh() {
 	# fresh [SIZE]: a new image with a new filesystem.
 	rm -f "$img"
@@ -416,6 +417,27 @@ run "$fsck" -y "$img"
 expect 8 'format version 1' "-y of a version 1 image: exit 8"
 unchanged
 result $? "-y of a version 1 image: unchanged"
+
+# msnapimg.py's fixed offsets against the header: a C program printing
+# offsetof() of every field it uses must print the same lines.
+python3 "$top/selftests/tools/msnapimg.py" layout > "$work/layout.py.txt"
+{
+	echo '#include <stddef.h>'
+	echo '#include <stdio.h>'
+	echo '#include <linux/memsnap.h>'
+	echo 'int main(void)'
+	echo '{'
+	while read -r st field _; do
+		echo "	printf(\"$st $field %zu\\n\", offsetof(struct $st, $field));"
+	done < "$work/layout.py.txt"
+	echo '	return 0;'
+	echo '}'
+} > "$work/layout.c"
+${CC:-cc} -I"$top/include/uapi" -o "$work/layout" "$work/layout.c" > "$work/out" 2>&1 &&
+	"$work/layout" > "$work/layout.h.txt" &&
+	diff "$work/layout.py.txt" "$work/layout.h.txt" >> "$work/out" 2>&1 &&
+	[ -s "$work/layout.py.txt" ]
+result $? "msnapimg.py's field offsets match the header ($(wc -l < "$work/layout.py.txt") fields)"
 
 echo "1..$n"
 echo "# $((n - failed)) passed, $failed failed"

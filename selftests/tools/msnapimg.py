@@ -13,6 +13,9 @@ of tools/lib, so that a bug in the C reader is not mirrored here.
                                                bit in the current bitmap
   msnapimg.py IMG addfile INO NAME SIZE PAGES  add a file to the checkpoint
   msnapimg.py IMG log SEQ POS ENTRY...         write a commit record
+  msnapimg.py layout                           the offsets this file uses
+                                               (format_test.sh compares them
+                                               with the header's offsetof)
       ENTRY: inode:INO:MODE:SIZE  name:INO:NAME  data:INO:INDEX:BLOCK
              unlink:INO  trunc:INO:FIRST:SIZE
       (DATA: the CRC of BLOCK as it is now)
@@ -38,6 +41,18 @@ SB_FIELDS = {  # name: (offset, struct format)
     'log_nonce': (256, '<Q'), 'error_time': (264, '<Q'),
     'error_code': (272, '<I'), 'reserved32': (276, '<I'),
 }
+# The fixed offsets node(), addfile() and the bitmap code use, by the
+# header's struct and field names, for format_test.sh to check.
+LAYOUT = dict([(('msnap_super', k), v[0]) for k, v in SB_FIELDS.items()] + [
+    (('msnap_node', 'owner'), 8), (('msnap_node', 'level'), 32),
+    (('msnap_node', 'used'), 36), (('msnap_node', 'slot'), 64),
+    (('msnap_inode', 'ino'), 8), (('msnap_inode', 'mode'), 24),
+    (('msnap_inode', 'size'), 40), (('msnap_inode', 'map_height'), 84),
+    (('msnap_inode', 'map_root'), 88),
+    (('msnap_inode', 'preferred_addr'), 96),
+    (('msnap_inode', 'blocks'), 104), (('msnap_inode', 'name_len'), 112),
+    (('msnap_inode', 'name'), 120), (('msnap_bitmap', 'bits'), 32),
+])
 MAGIC = {0x31534e534d534e4d: 8}  # the superblock's crc is at 8, others at 4
 
 
@@ -127,7 +142,7 @@ def node(owner, level, slots):
     struct.pack_into('<IIQQQII', buf, 0, 0x444e534d, 0, owner, 0, 1,
                      level, len(slots))
     for s, v in slots.items():
-        struct.pack_into('<Q', buf, 64 + 8 * s, v)
+        struct.pack_into('<Q', buf, LAYOUT['msnap_node', 'slot'] + 8 * s, v)
     return buf
 
 
@@ -149,14 +164,17 @@ def addfile(img, ino, name, size, pages):
     buf = bytearray(BS)
     struct.pack_into('<IIQQIIIIQ', buf, 0, 0x4e49534d, 0, ino, 1,
                      0o100644, 0, 0, 0, size)
-    struct.pack_into('<IQQQI', buf, 84, 1 if pages else 0,
+    struct.pack_into('<IQQQI', buf, LAYOUT['msnap_inode', 'map_height'],
+                     1 if pages else 0,
                      leaf if pages else 0, 0, pages, len(name))
-    buf[120:120 + len(name)] = name
+    name_at = LAYOUT['msnap_inode', 'name']
+    buf[name_at:name_at + len(name)] = name
     img.write(iblk, buf)
     root = img.sb('inode_root')
     tree = img.read(root)
-    struct.pack_into('<Q', tree, 64 + 8 * ino, iblk)
-    struct.pack_into('<I', tree, 36, struct.unpack_from('<I', tree, 36)[0] + 1)
+    struct.pack_into('<Q', tree, LAYOUT['msnap_node', 'slot'] + 8 * ino, iblk)
+    used = LAYOUT['msnap_node', 'used']
+    struct.pack_into('<I', tree, used, struct.unpack_from('<I', tree, used)[0] + 1)
     img.write(root, tree)
     img.set_sb('inodes', img.sb('inodes') + 1)
     img.set_sb('free_blocks', img.sb('free_blocks') - 2 - pages +
@@ -199,6 +217,10 @@ def log(img, seq, pos, specs):
 
 
 def main(argv):
+    if argv[1:] == ['layout']:
+        for (st, field), off in LAYOUT.items():
+            print(st, field, off)
+        return
     img = Image(argv[1])
     cmd, a = argv[2], argv[3:]
     if cmd == 'sb':

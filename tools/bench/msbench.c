@@ -48,6 +48,7 @@
 #include <liburing.h>
 #include <linux/memsnap.h>
 #include <linux/userfaultfd.h>
+#include "bench_time.h"
 
 #define PG		4096UL
 /* 256 MiB; MSBENCH_REGION=BYTES overrides (the quick mode's is small). */
@@ -75,24 +76,9 @@ static void die(const char *what)
 	exit(1);
 }
 
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static double pct(double *v, int n, int p)
 {
-	qsort(v, n, sizeof(*v), cmp);
+	qsort(v, n, sizeof(*v), cmp_double);
 	return v[((long)n * p) / 100 < n ? ((long)n * p) / 100 : n - 1];
 }
 

@@ -25,28 +25,14 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/memsnap.h>
+#include "bench_time.h"
 
 #define PG		4096UL
 #define REGION		(256UL << 20)
 
-static double now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void report(double *lat, int n)
 {
-	qsort(lat, n, sizeof(*lat), cmp);
+	qsort(lat, n, sizeof(*lat), cmp_double);
 	printf("%.1f %.1f\n", lat[n / 2], lat[(n * 99) / 100]);
 }
 

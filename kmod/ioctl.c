@@ -44,10 +44,13 @@ static int msnap_add_target(struct msnap_target **t, unsigned int *nt,
 	return 0;
 }
 
-/* Check a user range: page aligned, no overflow, inside user space. */
+/*
+ * Check a user range: page aligned, not empty (as the io_uring command,
+ * whose length is in pages), no overflow, inside user space.
+ */
 static int msnap_check_range(u64 addr, u64 len, u64 *end)
 {
-	if (addr & ~PAGE_MASK)
+	if ((addr & ~PAGE_MASK) || !len)
 		return -EINVAL;
 	if (len > TASK_SIZE || addr > TASK_SIZE - PAGE_ALIGN(len))
 		return -EINVAL;
@@ -57,9 +60,12 @@ static int msnap_check_range(u64 addr, u64 len, u64 *end)
 
 /*
  * Resolve [addr, addr + len) of current's address space into page ranges
- * of memsnap files of @sb, appended to *@t.  ENOMEM: part of the range is
- * not mapped; EINVAL: a mapping is not a shared memsnap mapping; EXDEV:
- * it maps a file of another memsnap filesystem.
+ * of memsnap files of @sb, appended to *@t, for a persist or an abort.
+ * EROFS: @sb is read-only; ENOMEM: part of the range is not mapped;
+ * EINVAL: a mapping is not a shared memsnap mapping; EBADF: it is a
+ * shared mapping of a file not open for writing (the kernel made it
+ * private: no VM_SHARED); EXDEV: it maps a file of another memsnap
+ * filesystem.
  */
 int msnap_resolve(struct super_block *sb, u64 addr, u64 len,
 		  struct msnap_target **t, unsigned int *nt)
@@ -70,6 +76,8 @@ int msnap_resolve(struct super_block *sb, u64 addr, u64 len,
 	pgoff_t first;
 	int err;
 
+	if (sb_rdonly(sb))
+		return -EROFS;
 	err = msnap_check_range(addr, len, &end);
 	if (err || !mm)
 		return err ? err : -EINVAL;
@@ -80,8 +88,13 @@ int msnap_resolve(struct super_block *sb, u64 addr, u64 len,
 			err = -ENOMEM;
 			break;
 		}
-		if (vma->vm_ops != &msnap_vm_ops || !(vma->vm_flags & VM_SHARED)) {
+		if (vma->vm_ops != &msnap_vm_ops ||
+		    !(vma->vm_flags & VM_MAYSHARE)) {
 			err = -EINVAL;
+			break;
+		}
+		if (!(vma->vm_flags & VM_SHARED)) {
+			err = -EBADF;
 			break;
 		}
 		if (file_inode(vma->vm_file)->i_sb != sb) {
@@ -244,6 +257,8 @@ static int msnap_ioc_addr(struct file *file, void __user *uarg, bool set)
 	}
 	if ((a.addr & ~PAGE_MASK) || a.addr >= TASK_SIZE)
 		return -EINVAL;
+	if (sb_rdonly(inode->i_sb))
+		return -EROFS;
 	if (!(file->f_mode & FMODE_WRITE))
 		return -EBADF;
 	mutex_lock(&sbi->commit_mutex);
@@ -266,6 +281,11 @@ long msnap_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	struct super_block *sb = file_inode(file)->i_sb;
 	void __user *uarg = (void __user *)arg;
 
+	/* The command numbers carry the first versions' sizes (uapi). */
+	BUILD_BUG_ON(sizeof(struct msnap_persist_args) < MSNAP_PERSIST_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct msnap_persistv_args) < MSNAP_PERSISTV_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct msnap_abort_args) < MSNAP_ABORT_SIZE_VER0);
+	BUILD_BUG_ON(sizeof(struct msnap_addr_args) < MSNAP_ADDR_SIZE_VER0);
 	switch (cmd) {
 	case MSNAP_IOC_PERSIST:
 		return msnap_ioc_persist(sb, uarg);

@@ -70,7 +70,7 @@ static size_t reg_nr, reg_cap;		/* guarded by reg_lock */
 
 static size_t page_size(void)
 {
-	return (size_t)getpagesize();
+	return (size_t)sysconf(_SC_PAGESIZE);
 }
 
 /* Round @size up to @align (a power of two); 0 on overflow. */
@@ -231,7 +231,7 @@ static int range_ioctl(uint64_t addr, uint64_t len, unsigned long cmd,
 	return ret;
 }
 
-int msnap_persist_epoch(void *addr, size_t len, unsigned int flags,
+int msnap_persist_epoch(void *addr, size_t len, uint64_t flags,
 			uint64_t *epoch)
 {
 	struct msnap_persist_args args = {
@@ -252,7 +252,7 @@ int msnap_persist_epoch(void *addr, size_t len, unsigned int flags,
 	return pages_ret(args.pages);
 }
 
-int msnap_persist(void *addr, size_t len, unsigned int flags)
+int msnap_persist(void *addr, size_t len, uint64_t flags)
 {
 	return msnap_persist_epoch(addr, len, flags, NULL);
 }
@@ -296,7 +296,7 @@ static int persistv_fd(const struct msnap_range *ranges, unsigned int nr,
 }
 
 int msnap_persistv(const struct msnap_range *ranges, unsigned int nr,
-		   unsigned int flags, uint64_t *epoch)
+		   uint64_t flags, uint64_t *epoch)
 {
 	struct msnap_persistv_args args = {
 		.size = sizeof(args),

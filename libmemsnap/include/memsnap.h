@@ -41,12 +41,12 @@ size_t msnap_size(const struct msnap_region *region);
 int msnap_fd(const struct msnap_region *region);
 int msnap_resize(struct msnap_region *region, size_t size);
 
-/* Persist flags: MSNAP_SYNC (0), MSNAP_ASYNC, MSNAP_THREAD (uapi). */
-int msnap_persist(void *addr, size_t len, unsigned int flags);
-int msnap_persist_epoch(void *addr, size_t len, unsigned int flags,
+/* Persist flags: MSNAP_SYNC (0), MSNAP_ASYNC, MSNAP_THREAD (uapi, __u64). */
+int msnap_persist(void *addr, size_t len, uint64_t flags);
+int msnap_persist_epoch(void *addr, size_t len, uint64_t flags,
 			uint64_t *epoch);
 int msnap_persistv(const struct msnap_range *ranges, unsigned int nr,
-		   unsigned int flags, uint64_t *epoch);
+		   uint64_t flags, uint64_t *epoch);
 int msnap_wait(struct msnap_region *region, uint64_t epoch);
 int msnap_abort(void *addr, size_t len);
 

@@ -25,19 +25,21 @@ extern "C" {
  */
 static inline void msnap_prep_persist(struct io_uring_sqe *sqe,
 				      const struct msnap_region *r,
-				      void *addr, size_t len,
-				      unsigned int flags)
+				      void *addr, size_t len, uint64_t flags)
 {
 	struct msnap_uring_persist cmd;
 	unsigned long long pages;
-	size_t ps = (size_t)getpagesize();
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
 
-	/* A length the command cannot express becomes 0: -EINVAL. */
+	/*
+	 * A length or flags the command cannot express become 0 pages or
+	 * unknown flags: -EINVAL in the CQE.
+	 */
 	pages = len / ps + (len % ps != 0);
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.addr = (__u64)(uintptr_t)addr;
 	cmd.pages = pages > UINT32_MAX ? 0 : (__u32)pages;
-	cmd.flags = flags;
+	cmd.flags = flags > UINT32_MAX ? UINT32_MAX : (__u32)flags;
 	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, msnap_fd(r), NULL, 0, 0);
 	sqe->cmd_op = MSNAP_URING_CMD_PERSIST;
 	/* sqe->cmd is a flexible array: copy through its offset. */

@@ -273,9 +273,9 @@ struct msnap_entry_truncate {
  * the caller's address space and must lie wholly in shared mappings of
  * files of that same filesystem.  Structures are __u64-only and
  * extensible: "size" is sizeof the caller's version; the kernel accepts
- * any size >= the first version's, and rejects non-zero bytes it does not
- * know (E2BIG), unknown flags (EINVAL) and non-zero reserved fields
- * (EINVAL).
+ * any size >= the first version's (smaller: EINVAL), zero-extends a
+ * smaller one, and rejects non-zero bytes it does not know (E2BIG),
+ * unknown flags (EINVAL) and non-zero reserved fields (EINVAL).
  * ------------------------------------------------------------------------
  */
 #define MSNAP_IOC_MAGIC		0xE4
@@ -296,7 +296,7 @@ struct msnap_persist_args {
 	__u64	addr;		/* in: start of the range, page aligned */
 	__u64	len;		/* in: bytes, rounded up to whole pages */
 	__u64	flags;		/* in: MSNAP_* */
-	__u64	epoch;		/* out: the commit's epoch (0: nothing to do) */
+	__u64	epoch;		/* out: the commit's epoch (nothing to do: the last one) */
 	__u64	pages;		/* out: pages written */
 	__u64	reserved[2];	/* in: must be zero */
 };
@@ -338,13 +338,25 @@ struct msnap_addr_args {
 
 #define MSNAP_ADDR_SIZE_VER0	32
 
-#define MSNAP_IOC_PERSIST	_IOWR(MSNAP_IOC_MAGIC, 1, struct msnap_persist_args)
-#define MSNAP_IOC_PERSISTV	_IOWR(MSNAP_IOC_MAGIC, 2, struct msnap_persistv_args)
+/*
+ * The command numbers are frozen with the first version's sizes (_IOC,
+ * not _IOWR(..., struct), whose number would change as a structure
+ * grows): a grown structure keeps its number and says its size in
+ * "size", so an older kernel answers E2BIG for bytes it does not know,
+ * never ENOTTY.
+ */
+#define MSNAP_IOC_PERSIST	_IOC(_IOC_READ | _IOC_WRITE, MSNAP_IOC_MAGIC, 1, \
+				     MSNAP_PERSIST_SIZE_VER0)
+#define MSNAP_IOC_PERSISTV	_IOC(_IOC_READ | _IOC_WRITE, MSNAP_IOC_MAGIC, 2, \
+				     MSNAP_PERSISTV_SIZE_VER0)
 /* Wait until the epoch (a __u64) and all before it are durable. */
 #define MSNAP_IOC_WAIT		_IOW(MSNAP_IOC_MAGIC, 3, __u64)
-#define MSNAP_IOC_ABORT		_IOWR(MSNAP_IOC_MAGIC, 4, struct msnap_abort_args)
-#define MSNAP_IOC_SET_ADDR	_IOW(MSNAP_IOC_MAGIC, 5, struct msnap_addr_args)
-#define MSNAP_IOC_GET_ADDR	_IOWR(MSNAP_IOC_MAGIC, 6, struct msnap_addr_args)
+#define MSNAP_IOC_ABORT		_IOC(_IOC_READ | _IOC_WRITE, MSNAP_IOC_MAGIC, 4, \
+				     MSNAP_ABORT_SIZE_VER0)
+#define MSNAP_IOC_SET_ADDR	_IOC(_IOC_WRITE, MSNAP_IOC_MAGIC, 5, \
+				     MSNAP_ADDR_SIZE_VER0)
+#define MSNAP_IOC_GET_ADDR	_IOC(_IOC_READ | _IOC_WRITE, MSNAP_IOC_MAGIC, 6, \
+				     MSNAP_ADDR_SIZE_VER0)
 
 /*
  * io_uring: IORING_OP_URING_CMD on a memsnap file with cmd_op

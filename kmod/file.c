@@ -5,8 +5,8 @@
  * Region pages live in the page cache.  They are never written back by
  * the kernel (dirty_folio is noop_dirty_folio and the filesystem's bdi
  * has no writeback capability), so a dirty page reaches the disk only in
- * a persist, and is not counted as writeback-dirty (DESIGN.md, dirty
- * accounting pitfall).  Every page written since the last persist is
+ * a persist, and is not counted as writeback-dirty (docs/design.md,
+ * "Never written back").  Every page written since the last persist is
  * recorded in the inode's dirty set by page_mkwrite (mappings) or
  * write_end (write(2)); a persist costs O(that set).
  */
@@ -251,7 +251,7 @@ static int msnap_dir_fsync(struct file *file, loff_t start, loff_t end,
 	int err;
 
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_commit_ns(file_inode(file)->i_sb);
+	err = msnap_nslog_commit(file_inode(file)->i_sb);
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }

@@ -262,7 +262,7 @@ static int msnap_ioc_addr(struct file *file, void __user *uarg, bool set)
 	if (!(file->f_mode & FMODE_WRITE))
 		return -EBADF;
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_ns_room(sbi, true);
+	err = msnap_nslog_room(sbi, true);
 	if (!err) {
 		mi->preferred_addr = a.addr;
 		mi->flags = a.addr ? mi->flags | MSNAP_INODE_HAS_ADDR :
@@ -270,7 +270,7 @@ static int msnap_ioc_addr(struct file *file, void __user *uarg, bool set)
 		msnap_mark_ckpt(inode);
 		/* Unlinked while open: in memory only, like its other changes. */
 		if (!mi->unlinked)
-			err = msnap_ns_log(sbi, MSNAP_ENTRY_INODE, inode);
+			err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
 	}
 	mutex_unlock(&sbi->commit_mutex);
 	return err;

@@ -158,7 +158,7 @@ static u64 msnap_record_estimate(struct msnap_sb_info *sbi, u64 pages,
 {
 	u64 per = MSNAP_LOG_PAYLOAD / sizeof(struct msnap_entry_data);
 
-	return 2 + div64_u64(sbi->ns_len, MSNAP_LOG_PAYLOAD / 2) +
+	return 2 + div64_u64(sbi->nslog_len, MSNAP_LOG_PAYLOAD / 2) +
 	       div64_u64(nt * sizeof(struct msnap_entry_inode),
 			 MSNAP_LOG_PAYLOAD / 2) +
 	       div64_u64(pages + per - 1, per);
@@ -236,7 +236,7 @@ static int msnap_build_record(struct msnap_sb_info *sbi,
 	unsigned int i;
 	int err;
 
-	err = msnap_ns_drain(sbi, &c->rec);
+	err = msnap_nslog_drain(sbi, &c->rec);
 	for (i = 0; i < nt && !err; i++) {
 		/* One attribute entry per file, at its first range. */
 		if (msnap_target_skip(&t[i]) ||
@@ -299,7 +299,7 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 	else if (!down_write_trylock(&sbi->snap_lock))
 		return -EAGAIN;
 	n = msnap_count_dirty(t, nt, flags, tid, &resized);
-	if (!n && !sbi->ns_len && !resized) {
+	if (!n && !sbi->nslog_len && !resized) {
 		up_write(&sbi->snap_lock);
 		return 1;	/* nothing to commit */
 	}
@@ -346,7 +346,7 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 	msnap_stats_inc(&sbi->stats, MSNAP_ST_PERSISTS, 1);
 	msnap_stats_inc(&sbi->stats, MSNAP_ST_PAGES, s->nr);
 	msnap_commit_submit(sb, c);	/* c is not ours any more */
-	sbi->ns_len = 0;
+	sbi->nslog_len = 0;
 	msnap_stats_since(&sbi->stats, MSNAP_ST_SUBMIT_NS, t0);
 	return 0;
 }
@@ -462,8 +462,8 @@ int msnap_zero_persisted_tail(struct inode *inode, loff_t cut)
 		err = msnap_io_sync(inode->i_sb, block, page,
 				    REQ_OP_WRITE | REQ_SYNC | REQ_FUA);
 		if (!err)
-			err = msnap_ns_log_data(sbi, inode->i_ino, index, block,
-						crc);
+			err = msnap_nslog_add_data(sbi, inode->i_ino, index, block,
+						   crc);
 		if (!err)
 			err = msnap_map_set(inode, index, block);
 		else

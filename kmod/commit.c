@@ -8,7 +8,9 @@
  * recovery can tell a record whose data did not all reach the disk and
  * stop there.  Commits are submitted in sequence order under
  * commit_mutex and acknowledged in that order: a commit is durable only
- * once it and every earlier one are (msnap_commit_end_io()).
+ * once it and every earlier one are (msnap_commit_end_io()).  Whoever
+ * waits for a commit in another way (the io_uring command) hands a
+ * callback down in struct msnap_commit_cb; nothing here calls up.
  *
  * The bounce pages a snapshot copies into come from a per-filesystem
  * pool that finished commits refill.
@@ -119,9 +121,9 @@ void msnap_reap_work(struct work_struct *work)
 
 /*
  * A commit's IO ended (in the block layer's completion context): advance
- * durable_seq over the done prefix of the in-flight list, complete its
- * io_uring commands (their CQEs are posted from task work) and wake the
- * waiters at once; freeing goes to reap_work.  Nothing here touches sbi
+ * durable_seq over the done prefix of the in-flight list, call their
+ * callbacks (the io_uring command's posts its CQE from task work) and
+ * wake the waiters at once; freeing goes to reap_work.  Nothing here touches sbi
  * after dropping inflight_lock.
  */
 static void msnap_commit_end_io(struct msnap_io *io)
@@ -153,9 +155,9 @@ static void msnap_commit_end_io(struct msnap_io *io)
 		if (ok)
 			WRITE_ONCE(sbi->durable_seq, head->seq);
 		/* Under the lock: reap_work frees @head once it is unlocked. */
-		if (head->ucmd)
-			msnap_uring_done(head->ucmd, ok ? head->snap.nr : -EIO);
-		head->ucmd = NULL;
+		if (head->cb.done)
+			head->cb.done(head->cb.data, ok ? head->snap.nr : -EIO);
+		head->cb.done = NULL;
 		if (head->submit_ns)
 			msnap_stats_since(&sbi->stats, MSNAP_ST_IO_NS,
 					  head->submit_ns);

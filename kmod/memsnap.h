@@ -160,6 +160,16 @@ struct msnap_snap {
 	u64		crc_ns;		/* time computing CRC32C */
 };
 
+/*
+ * How a commit reports its durability to whoever does not wait for it
+ * (the io_uring command): @done(@data, pages or -EIO) is called once,
+ * from the block layer's completion context, under inflight_lock.
+ */
+struct msnap_commit_cb {
+	void	(*done)(void *data, int res);
+	void	*data;
+};
+
 /* A commit between its submission and its durability. */
 struct msnap_commit {
 	struct msnap_sb_info	*sbi;
@@ -170,7 +180,7 @@ struct msnap_commit {
 	struct list_head	entry;		/* on inflight, then finished */
 	bool			done;		/* IO ended; inflight_lock */
 	u64			submit_ns;	/* ktime_get_ns() at submission */
-	struct io_uring_cmd	*ucmd;		/* completed when durable */
+	struct msnap_commit_cb	cb;		/* called when durable */
 };
 
 /* persist.c */
@@ -179,6 +189,21 @@ struct msnap_target {
 	struct inode	*inode;
 	pgoff_t		first;
 	pgoff_t		last;
+};
+
+/*
+ * One persist or abort: the targets, whose pages (MSNAP_THREAD: thread
+ * @tid's), and what came of it.
+ */
+struct msnap_persist_req {
+	struct msnap_target	*t;
+	unsigned int		nt;
+	u64			flags;	/* MSNAP_* | MSNAP_NOWAIT */
+	pid_t			tid;
+	struct msnap_commit_cb	cb;	/* persist: when durable (optional) */
+	u64			epoch;	/* out: the commit's sequence number */
+	u64			pages;	/* out: pages committed or dropped */
+	bool			empty;	/* out: nothing to commit */
 };
 
 /* stats.c */
@@ -586,11 +611,8 @@ int msnap_map_release_all(struct inode *inode, bool ondisk);
 int msnap_inode_unlinked(struct inode *inode);
 
 /* persist.c */
-int msnap_persist(struct super_block *sb, struct msnap_target *t,
-		  unsigned int nt, u64 flags, pid_t tid,
-		  struct io_uring_cmd *ucmd, u64 *epoch, u64 *pages);
-int msnap_abort(struct super_block *sb, struct msnap_target *t,
-		unsigned int nt, u64 flags, pid_t tid, u64 *pages);
+int msnap_persist(struct super_block *sb, struct msnap_persist_req *req);
+void msnap_abort(struct super_block *sb, struct msnap_persist_req *req);
 int msnap_persist_inode(struct inode *inode);
 int msnap_zero_persisted_tail(struct inode *inode, loff_t cut);
 
@@ -622,7 +644,6 @@ void msnap_put_targets(struct msnap_target *t, unsigned int nt);
 
 /* uring.c */
 int msnap_uring_cmd(struct io_uring_cmd *ucmd, unsigned int issue_flags);
-void msnap_uring_done(struct io_uring_cmd *ucmd, int res);
 
 /* recovery.c */
 int msnap_load(struct super_block *sb);

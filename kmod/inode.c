@@ -201,7 +201,7 @@ static int msnap_create(msnap_idmap_t *idmap, struct inode *dir,
 	mutex_lock(&sbi->commit_mutex);
 	err = msnap_nslog_room(sbi, true);
 	if (err)
-		goto out;
+		goto out_unlock;
 	spin_lock(&sbi->ino_lock);
 	ino = sbi->next_ino++;
 	sbi->inodes++;
@@ -209,7 +209,7 @@ static int msnap_create(msnap_idmap_t *idmap, struct inode *dir,
 	inode = msnap_new_inode(dir->i_sb, ino, S_IFREG | mode);
 	if (IS_ERR(inode)) {
 		err = PTR_ERR(inode);
-		goto out;
+		goto out_unlock;
 	}
 	inode_init_owner(idmap, inode, dir, S_IFREG | mode);
 	inode_set_atime_to_ts(inode, inode_set_ctime_current(inode));
@@ -217,22 +217,26 @@ static int msnap_create(msnap_idmap_t *idmap, struct inode *dir,
 	strscpy(MSNAP_I(inode)->name, dentry->d_name.name,
 		sizeof(MSNAP_I(inode)->name));
 	err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
-	if (!err)
-		err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, inode);
-	if (err) {
-		clear_nlink(inode);
-		MSNAP_I(inode)->unlinked = true;
-		MSNAP_I(inode)->released = true;
-		unlock_new_inode(inode);
-		iput(inode);
-		goto out;
-	}
+	if (err)
+		goto out_drop_inode;
+	err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, inode);
+	if (err)
+		goto out_drop_inode;
 	msnap_mark_ckpt(inode);
 	msnap_dir_changed(dir);
 	list_add_tail(&MSNAP_I(inode)->live_entry, &sbi->live_list);
 	d_instantiate_new(dentry, inode);
 	dget(dentry);	/* pinned, as in ramfs; see msnap_unpin_all() */
-out:
+	mutex_unlock(&sbi->commit_mutex);
+	return 0;
+
+out_drop_inode:
+	clear_nlink(inode);
+	MSNAP_I(inode)->unlinked = true;
+	MSNAP_I(inode)->released = true;
+	unlock_new_inode(inode);
+	iput(inode);
+out_unlock:
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }
@@ -260,12 +264,14 @@ static int msnap_unlink(struct inode *dir, struct dentry *dentry)
 
 	mutex_lock(&sbi->commit_mutex);
 	err = msnap_nslog_room(sbi, false);
-	if (!err)
-		err = msnap_remove(dir, dentry);
-	if (!err) {
-		msnap_dir_changed(dir);
-		err = simple_unlink(dir, dentry);
-	}
+	if (err)
+		goto out_unlock;
+	err = msnap_remove(dir, dentry);
+	if (err)
+		goto out_unlock;
+	msnap_dir_changed(dir);
+	err = simple_unlink(dir, dentry);
+out_unlock:
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }
@@ -289,7 +295,7 @@ static int msnap_rename(msnap_idmap_t *idmap, struct inode *old_dir,
 	mutex_lock(&sbi->commit_mutex);
 	err = msnap_nslog_room(sbi, true);
 	if (err)
-		goto out;
+		goto out_unlock;
 	if (flags & RENAME_EXCHANGE) {
 		msnap_set_name(target, &old_dentry->d_name);
 		msnap_mark_ckpt(target);
@@ -298,16 +304,16 @@ static int msnap_rename(msnap_idmap_t *idmap, struct inode *old_dir,
 		err = msnap_remove(new_dir, new_dentry);
 	}
 	if (err)
-		goto out;
+		goto out_unlock;
 	msnap_set_name(inode, &new_dentry->d_name);
 	msnap_mark_ckpt(inode);
 	err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, inode);
 	if (err)
-		goto out;
+		goto out_unlock;
 	msnap_dir_changed(old_dir);
 	err = simple_rename(idmap, old_dir, old_dentry, new_dir, new_dentry,
 			    flags);
-out:
+out_unlock:
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }
@@ -340,9 +346,9 @@ static int msnap_resize(struct inode *inode, loff_t size)
 		return err;
 	mi->disk_size = size;
 	err = msnap_nslog_add(MSNAP_SB(inode->i_sb), MSNAP_ENTRY_TRUNCATE, inode);
-	if (!err)
-		err = msnap_zero_persisted_tail(inode, cut);
-	return err;
+	if (err)
+		return err;
+	return msnap_zero_persisted_tail(inode, cut);
 }
 
 static int msnap_setattr(msnap_idmap_t *idmap, struct dentry *dentry,
@@ -359,30 +365,33 @@ static int msnap_setattr(msnap_idmap_t *idmap, struct dentry *dentry,
 	/* Shrinking a file, like deleting one, may use the reserve. */
 	err = msnap_nslog_room(sbi, !(iattr->ia_valid & ATTR_SIZE) ||
 			       iattr->ia_size >= i_size_read(inode));
-	if (!err && (iattr->ia_valid & ATTR_SIZE) &&
+	if (err)
+		goto out_unlock;
+	if ((iattr->ia_valid & ATTR_SIZE) &&
 	    iattr->ia_size != i_size_read(inode)) {
 		if (iattr->ia_size > MSNAP_MAX_FILE_SIZE) {
 			err = -EFBIG;
-		} else {
-			/*
-			 * Readahead and faults add folios under the invalidate
-			 * lock (shared) and read them through the page map:
-			 * none may be added between truncate_pagecache() and
-			 * the map's cut, or the bytes cut off would be cached
-			 * again beyond the end (and come back on a grow).
-			 */
-			filemap_invalidate_lock(inode->i_mapping);
-			err = msnap_resize(inode, iattr->ia_size);
-			filemap_invalidate_unlock(inode->i_mapping);
+			goto out_unlock;
 		}
+		/*
+		 * Readahead and faults add folios under the invalidate lock
+		 * (shared) and read them through the page map: none may be
+		 * added between truncate_pagecache() and the map's cut, or
+		 * the bytes cut off would be cached again beyond the end
+		 * (and come back on a grow).
+		 */
+		filemap_invalidate_lock(inode->i_mapping);
+		err = msnap_resize(inode, iattr->ia_size);
+		filemap_invalidate_unlock(inode->i_mapping);
+		if (err)
+			goto out_unlock;
 	}
-	if (!err) {
-		setattr_copy(idmap, inode, iattr);
-		msnap_mark_ckpt(inode);
-		/* An unlinked file's attributes stay in memory (see above). */
-		if (!S_ISDIR(inode->i_mode) && !MSNAP_I(inode)->unlinked)
-			err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
-	}
+	setattr_copy(idmap, inode, iattr);
+	msnap_mark_ckpt(inode);
+	/* An unlinked file's attributes stay in memory (see above). */
+	if (!S_ISDIR(inode->i_mode) && !MSNAP_I(inode)->unlinked)
+		err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
+out_unlock:
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }

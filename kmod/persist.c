@@ -64,6 +64,7 @@ static void msnap_snap_page(struct inode *inode, struct msnap_snap *s,
 	void *src, *dst;
 	u64 t0, t1, t2;
 
+	lockdep_assert_held_write(&MSNAP_SB(inode->i_sb)->snap_lock);
 	folio = msnap_get_folio(inode->i_mapping, index, FGP_LOCK, 0);
 	xa_erase(&MSNAP_I(inode)->dirty, index);
 	if (IS_ERR(folio))

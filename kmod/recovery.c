@@ -88,12 +88,14 @@ static int msnap_load_map(struct super_block *sb, struct inode *inode)
 	}
 	err = msnap_tree_walk(sb, mi->map_root, mi->map_height, lm.owner, 0,
 			      msnap_load_page, msnap_load_node, &lm);
-	if (!err && lm.mapped != mi->nblocks) {
+	if (err)
+		return err;
+	if (lm.mapped != mi->nblocks) {
 		msnap_err(sb, "inode %llu: blocks is %llu, but %llu pages are mapped",
 			  lm.owner, mi->nblocks, lm.mapped);
-		err = -EUCLEAN;
+		return -EUCLEAN;
 	}
-	return err;
+	return 0;
 }
 
 static int msnap_load_inode(struct super_block *sb, u64 ino, u64 block,
@@ -197,10 +199,10 @@ static int msnap_replay_entry(struct msnap_mount *m, struct msnap_entry_hdr *h)
 			return -EUCLEAN;
 		}
 		err = msnap_alloc_mark(sbi, le64_to_cpu(d->block));
-		if (!err)
-			err = msnap_map_set(inode, le64_to_cpu(d->index),
-					    le64_to_cpu(d->block));
-		return err;
+		if (err)
+			return err;
+		return msnap_map_set(inode, le64_to_cpu(d->index),
+				     le64_to_cpu(d->block));
 	case MSNAP_ENTRY_NAME:
 		if (!msnap_name_ok(n->name, le32_to_cpu(n->name_len)))
 			return -EUCLEAN;
@@ -272,22 +274,22 @@ static int msnap_apply_record(struct msnap_mount *m, struct msnap_replay_rec *r)
 		     off += le16_to_cpu(h->len)) {
 			h = (void *)(lb->payload + off);
 			err = msnap_replay_entry(m, h);
-			if (!err)
-				err = xa_err(xa_store(&m->touched,
-						      le64_to_cpu(h->ino),
-						      xa_mk_value(1),
-						      GFP_KERNEL));
-			if (err) {
-				msnap_err(m->sb, "commit %llu: entry of type %u for inode %llu does not apply",
-					  le64_to_cpu(lb->seq),
-					  le16_to_cpu(h->type),
-					  le64_to_cpu(h->ino));
-				xa_destroy(&m->touched);
-				return err;
-			}
+			if (err)
+				goto out_refused;
+			err = xa_err(xa_store(&m->touched, le64_to_cpu(h->ino),
+					      xa_mk_value(1), GFP_KERNEL));
+			if (err)
+				goto out_refused;
 		}
 	}
 	return msnap_record_end_check(m, le64_to_cpu(lb->seq));
+
+out_refused:
+	msnap_err(m->sb, "commit %llu: entry of type %u for inode %llu does not apply",
+		  le64_to_cpu(lb->seq), le16_to_cpu(h->type),
+		  le64_to_cpu(h->ino));
+	xa_destroy(&m->touched);
+	return err;
 }
 
 /*

@@ -53,14 +53,15 @@ static int msnap_write_error_super(struct super_block *sb)
 	msnap_set_crc(ds, &ds->crc);
 	mark_buffer_dirty(bh);
 	err = __sync_dirty_buffer(bh, REQ_SYNC | REQ_PREFLUSH | REQ_FUA);
-	if (!err) {
-		memcpy(&sbi->disk_super, ds, sizeof(*ds));
-		sbi->generation++;
-		sbi->sb_slot = slot;
-		sbi->sb_state |= MSNAP_SB_ERROR;
-		sbi->error_code = code;
-		sbi->error_time = now;
-	}
+	if (err)
+		goto out_brelse;
+	memcpy(&sbi->disk_super, ds, sizeof(*ds));
+	sbi->generation++;
+	sbi->sb_slot = slot;
+	sbi->sb_state |= MSNAP_SB_ERROR;
+	sbi->error_code = code;
+	sbi->error_time = now;
+out_brelse:
 	brelse(bh);
 	return err;
 }
@@ -210,7 +211,7 @@ static int msnap_read_super(struct super_block *sb)
 	ds[1] = kmalloc(sizeof(*ds[1]), GFP_KERNEL);
 	if (!ds[0] || !ds[1]) {
 		err = -ENOMEM;
-		goto out;
+		goto out_free;
 	}
 	why[0] = msnap_read_one_super(sb, MSNAP_SB_BLOCK_A, ds[0]);
 	why[1] = msnap_read_one_super(sb, MSNAP_SB_BLOCK_B, ds[1]);
@@ -218,7 +219,7 @@ static int msnap_read_super(struct super_block *sb)
 		msnap_err(sb, "no valid superblock (A: %s; B: %s)", why[0],
 			  why[1]);
 		err = -EINVAL;
-		goto out;
+		goto out_free;
 	}
 	slot = why[0] ? 0 : 1;		/* the invalid one, if any */
 	if (why[slot] && !msnap_super_torn(ds[slot], why[slot]) &&
@@ -227,7 +228,7 @@ static int msnap_read_super(struct super_block *sb)
 		msnap_err(sb, "superblock %c, the newer: %s (not falling back to the older checkpoint; run fsck.memsnap)",
 			  'A' + slot, why[slot]);
 		err = -EINVAL;
-		goto out;
+		goto out_free;
 	}
 	if (why[0] || why[1])
 		msnap_warn(sb, "superblock %c: %s; using the other",
@@ -241,7 +242,7 @@ static int msnap_read_super(struct super_block *sb)
 		msnap_warn(sb, "an error was recorded (%pe at %ptT UTC): run fsck.memsnap",
 			   ERR_PTR(-(int)le32_to_cpu(ds[slot]->error_code)), &t);
 	}
-out:
+out_free:
 	kfree(ds[0]);
 	kfree(ds[1]);
 	return err;
@@ -280,11 +281,17 @@ static int msnap_sync_fs(struct super_block *sb, int wait)
 		return 0;
 	mutex_lock(&sbi->commit_mutex);
 	err = msnap_nslog_commit(sb);
-	if (!err)
-		err = msnap_checkpoint(sb);
-	/* Whatever failed (ENOMEM in msnap_nslog_commit()), leave nothing in flight. */
 	if (err)
-		msnap_commit_drain(sbi);
+		goto out_drain;
+	err = msnap_checkpoint(sb);
+	if (err)
+		goto out_drain;
+	mutex_unlock(&sbi->commit_mutex);
+	return 0;
+
+out_drain:
+	/* Whatever failed (ENOMEM in the commit), leave nothing in flight. */
+	msnap_commit_drain(sbi);
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }

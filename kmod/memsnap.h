@@ -74,8 +74,55 @@ static_assert(sizeof(struct msnap_bitmap) == MSNAP_BLOCK_SIZE);
 static_assert(sizeof(struct msnap_log_block) == MSNAP_BLOCK_SIZE);
 static_assert(MSNAP_BLOCK_SIZE == PAGE_SIZE);
 
+/* stats.c */
+/*
+ * Persist counters, shown in debugfs; lockless atomic64s.  A
+ * timed phase is a pair: cumulative nanoseconds, then the largest single
+ * value (msnap_stats_time() keeps both).  The snapshot's write-protect
+ * and copy parts are summed over its pages; the CRC32Cs of its pages
+ * follow it, outside snap_lock; the IO of a commit is split into the time
+ * until its last data bio and until its last log record bio completed,
+ * both from its submission.
+ */
+enum msnap_stat {
+	MSNAP_ST_PERSISTS,
+	MSNAP_ST_PAGES,
+	MSNAP_ST_COMMITS,
+	MSNAP_ST_LOCK_NS,	/* waiting for commit_mutex */
+	MSNAP_ST_LOCK_MAX,
+	MSNAP_ST_SNAP_NS,	/* snapshot under snap_lock */
+	MSNAP_ST_SNAP_MAX,
+	MSNAP_ST_WP_NS,		/* folio_mkclean(), clearing dirty */
+	MSNAP_ST_WP_MAX,
+	MSNAP_ST_COPY_NS,	/* copy to the bounce pages */
+	MSNAP_ST_COPY_MAX,
+	MSNAP_ST_CRC_NS,	/* CRC32C of the bounce pages */
+	MSNAP_ST_CRC_MAX,
+	MSNAP_ST_SUBMIT_NS,	/* record, maps, submission */
+	MSNAP_ST_SUBMIT_MAX,
+	MSNAP_ST_IO_NS,		/* submission to durability */
+	MSNAP_ST_IO_MAX,
+	MSNAP_ST_IO_DATA_NS,	/* submission to the last data bio's end */
+	MSNAP_ST_IO_DATA_MAX,
+	MSNAP_ST_IO_REC_NS,	/* submission to the last record bio's end */
+	MSNAP_ST_IO_REC_MAX,
+	MSNAP_ST_DATA_BIOS,
+	MSNAP_ST_REC_BLOCKS,
+	MSNAP_ST_CKPTS,
+	MSNAP_ST_CKPT_NS,
+	MSNAP_ST_CKPT_MAX,
+	MSNAP_ST_FAULT_WAITS,	/* write faults that waited for snap_lock */
+	MSNAP_ST_FAULT_WAIT_NS,
+	MSNAP_ST_FAULT_WAIT_MAX,
+	MSNAP_ST_NR
+};
+
+struct msnap_stats {
+	atomic64_t	v[MSNAP_ST_NR];
+};
+
 /* io.c */
-/* Block IO in flight, waited for together (or ended by a callback; io.c). */
+/* Block IO in flight, waited for together (or ended by a callback). */
 struct msnap_io {
 	atomic_t		pending;
 	struct completion	done;
@@ -98,7 +145,7 @@ struct msnap_bh_batch {
 };
 
 /* record.c */
-/* A commit record under construction (record.c). */
+/* A commit record under construction. */
 struct msnap_record {
 	struct page	**pages;	/* one per log block */
 	unsigned int	nr;		/* blocks started */
@@ -125,7 +172,8 @@ struct msnap_replay_rec {
  *  - ondisk: the allocation state the log describes, i.e. what the next
  *            checkpoint writes.
  * A block released by commit N is cleared in ondisk at once but stays in
- * used until a checkpoint covering N is durable (docs/design.md, "Checkpoints").
+ * used until a checkpoint covering N is durable (the reuse pitfall,
+ * docs/design.md, "Persist").
  */
 struct msnap_alloc {
 	spinlock_t	lock;		/* guards everything below */
@@ -204,53 +252,6 @@ struct msnap_persist_req {
 	u64			epoch;	/* out: the commit's sequence number */
 	u64			pages;	/* out: pages committed or dropped */
 	bool			empty;	/* out: nothing to commit */
-};
-
-/* stats.c */
-/*
- * Persist counters, shown in debugfs (stats.c); lockless atomic64s.  A
- * timed phase is a pair: cumulative nanoseconds, then the largest single
- * value (msnap_stats_time() keeps both).  The snapshot's write-protect
- * and copy parts are summed over its pages; the CRC32Cs of its pages
- * follow it, outside snap_lock; the IO of a commit is split into the time
- * until its last data bio and until its last log record bio completed,
- * both from its submission.
- */
-enum msnap_stat {
-	MSNAP_ST_PERSISTS,
-	MSNAP_ST_PAGES,
-	MSNAP_ST_COMMITS,
-	MSNAP_ST_LOCK_NS,	/* waiting for commit_mutex */
-	MSNAP_ST_LOCK_MAX,
-	MSNAP_ST_SNAP_NS,	/* snapshot under snap_lock */
-	MSNAP_ST_SNAP_MAX,
-	MSNAP_ST_WP_NS,		/* folio_mkclean(), clearing dirty */
-	MSNAP_ST_WP_MAX,
-	MSNAP_ST_COPY_NS,	/* copy to the bounce pages */
-	MSNAP_ST_COPY_MAX,
-	MSNAP_ST_CRC_NS,	/* CRC32C of the bounce pages */
-	MSNAP_ST_CRC_MAX,
-	MSNAP_ST_SUBMIT_NS,	/* record, maps, submission */
-	MSNAP_ST_SUBMIT_MAX,
-	MSNAP_ST_IO_NS,		/* submission to durability */
-	MSNAP_ST_IO_MAX,
-	MSNAP_ST_IO_DATA_NS,	/* submission to the last data bio's end */
-	MSNAP_ST_IO_DATA_MAX,
-	MSNAP_ST_IO_REC_NS,	/* submission to the last record bio's end */
-	MSNAP_ST_IO_REC_MAX,
-	MSNAP_ST_DATA_BIOS,
-	MSNAP_ST_REC_BLOCKS,
-	MSNAP_ST_CKPTS,
-	MSNAP_ST_CKPT_NS,
-	MSNAP_ST_CKPT_MAX,
-	MSNAP_ST_FAULT_WAITS,	/* write faults that waited for snap_lock */
-	MSNAP_ST_FAULT_WAIT_NS,
-	MSNAP_ST_FAULT_WAIT_MAX,
-	MSNAP_ST_NR
-};
-
-struct msnap_stats {
-	atomic64_t	v[MSNAP_ST_NR];
 };
 
 /* Per-filesystem state. */

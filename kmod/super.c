@@ -19,9 +19,6 @@
 
 #include "memsnap.h"
 
-static_assert(sizeof(struct msnap_super) == MSNAP_BLOCK_SIZE);
-static_assert(sizeof(struct msnap_log_block) == MSNAP_BLOCK_SIZE);
-
 /*
  * Record the error in the superblock: the newest durable superblock
  * again, with MSNAP_SB_ERROR, the errno and the time, and the next

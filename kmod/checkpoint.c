@@ -11,6 +11,11 @@
  * checkpoint and the replayed log referenced given back to the allocator.
  * Commits wait (commit_mutex), so the checkpoint covers exactly the
  * commits before it and the log restarts empty.
+ *
+ * Also here: the accounting of the space the next checkpoint may need
+ * (which admits or refuses the operations that add to it), the queue of
+ * inodes it writes (msnap_mark_ckpt()), and the decision that the log is
+ * too full for the next record (msnap_log_make_room()).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -81,6 +86,20 @@ void msnap_meta_update(struct inode *inode)
 	mi->meta_need = need;
 }
 
+/* Queue @inode for the next checkpoint. */
+void msnap_mark_ckpt(struct inode *inode)
+{
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+
+	lockdep_assert_held(&MSNAP_SB(inode->i_sb)->commit_mutex);
+	if (list_empty(&mi->ckpt_entry) && !mi->unlinked) {
+		list_add_tail(&mi->ckpt_entry, &MSNAP_SB(inode->i_sb)->ckpt_list);
+		MSNAP_SB(inode->i_sb)->ckpt_inodes++;
+		mi->meta_need = 0;
+		msnap_meta_update(inode);
+	}
+}
+
 /* Blocks the next checkpoint may allocate, at most. */
 u64 msnap_meta_need(struct msnap_sb_info *sbi)
 {
@@ -120,7 +139,7 @@ static int msnap_ckpt_inode(struct super_block *sb, struct inode *inode,
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	struct msnap_inode_info *mi = MSNAP_I(inode);
 	struct buffer_head *bh;
-	u64 block;
+	u64 block, old;
 	int err;
 
 	err = msnap_tree_update_batch(sb, inode->i_ino, &mi->map_root,
@@ -143,16 +162,18 @@ static int msnap_ckpt_inode(struct super_block *sb, struct inode *inode,
 		cpu_to_le64(sbi->generation + 1);
 	msnap_set_crc(bh->b_data, &((struct msnap_inode *)bh->b_data)->crc);
 	msnap_bh_queue(batch, bh);
-	if (mi->inode_block) {
-		err = msnap_release_ondisk(sbi, mi->inode_block);
-		if (!err)
-			err = msnap_release_used(sbi, mi->inode_block);
-	}
+	old = mi->inode_block;
 	mi->inode_block = block;
-	if (!err)
-		err = xa_err(xa_store(&sbi->ino_changes, inode->i_ino,
-				      xa_mk_value(block), GFP_NOFS));
-	return err;
+	if (old) {
+		err = msnap_release_ondisk(sbi, old);
+		if (err)
+			return err;
+		err = msnap_release_used(sbi, old);
+		if (err)
+			return err;
+	}
+	return xa_err(xa_store(&sbi->ino_changes, inode->i_ino,
+			       xa_mk_value(block), GFP_NOFS));
 }
 
 /* Write every changed inode, its map and the inode tree into @batch. */
@@ -176,6 +197,82 @@ static int msnap_ckpt_trees(struct super_block *sb,
 	return err;
 }
 
+/*
+ * The checkpoint's commit point: its superblock over the older one,
+ * durably (PREFLUSH, so every block it names is on the disk first).
+ */
+static int msnap_write_super(struct super_block *sb)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	int slot = 1 - sbi->sb_slot;
+	struct buffer_head *bh;
+	struct msnap_super *ds;
+	int err;
+
+	bh = msnap_bh_new(sb, slot);
+	if (!bh)
+		return -ENOMEM;
+	ds = (void *)bh->b_data;
+	ds->magic = cpu_to_le64(MSNAP_SB_MAGIC);
+	ds->version = cpu_to_le32(MSNAP_VERSION);
+	ds->compat = cpu_to_le64(sbi->compat);
+	ds->incompat = cpu_to_le64(MSNAP_FEATURE_INCOMPAT_LOG_NONCE);
+	memcpy(ds->uuid, sbi->uuid, sizeof(ds->uuid));
+	memcpy(ds->label, sbi->label, sizeof(ds->label));
+	ds->block_size = cpu_to_le32(MSNAP_BLOCK_SIZE);
+	ds->blocks = cpu_to_le64(sbi->blocks);
+	ds->log_start = cpu_to_le64(sbi->log_start);
+	ds->log_blocks = cpu_to_le64(sbi->log_blocks);
+	ds->bitmap_start = cpu_to_le64(sbi->bitmap_start);
+	ds->bitmap_blocks = cpu_to_le64(sbi->bitmap_blocks);
+	ds->data_start = cpu_to_le64(sbi->data_start);
+	ds->generation = cpu_to_le64(sbi->generation + 1);
+	ds->ckpt_seq = cpu_to_le64(sbi->ckpt_seq);
+	ds->log_head = cpu_to_le64(sbi->log_head);
+	ds->inode_root = cpu_to_le64(sbi->inode_root);
+	ds->inode_height = cpu_to_le32(sbi->inode_height);
+	ds->bitmap_copy = cpu_to_le32(1 - sbi->bitmap_copy);
+	ds->next_ino = cpu_to_le64(sbi->next_ino);
+	ds->free_blocks = cpu_to_le64(msnap_ondisk_free_blocks(sbi));
+	ds->inodes = cpu_to_le64(sbi->inodes);
+	ds->mkfs_time = cpu_to_le64(sbi->mkfs_time);
+	ds->ckpt_time = cpu_to_le64(ktime_get_real_seconds());
+	ds->log_nonce = cpu_to_le64(sbi->log_nonce);
+	/* An error stays recorded until fsck clears it. */
+	ds->state = cpu_to_le32(sbi->sb_state);
+	ds->error_code = cpu_to_le32(sbi->error_code);
+	ds->error_time = cpu_to_le64(sbi->error_time);
+	msnap_set_crc(ds, &ds->crc);
+	mark_buffer_dirty(bh);
+	err = __sync_dirty_buffer(bh, REQ_SYNC | REQ_PREFLUSH | REQ_FUA);
+	if (err)
+		goto out_brelse;
+	memcpy(&sbi->disk_super, ds, sizeof(*ds));
+	sbi->generation++;
+	sbi->sb_slot = slot;
+	sbi->bitmap_copy = 1 - sbi->bitmap_copy;
+out_brelse:
+	brelse(bh);
+	return err;
+}
+
+/* Every block the superblock will name, queued on @batch. */
+static int msnap_ckpt_blocks(struct super_block *sb,
+			     struct msnap_bh_batch *batch)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	int err;
+
+	err = msnap_ckpt_trees(sb, batch);
+	if (err)
+		return err;
+	return msnap_write_bitmap(sb, 1 - sbi->bitmap_copy, batch);
+}
+
+/*
+ * Fold every durable commit into the on-disk trees and flip the
+ * superblock; the log is empty after it.  commit_mutex held.
+ */
 int msnap_checkpoint(struct super_block *sb)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
@@ -195,35 +292,47 @@ int msnap_checkpoint(struct super_block *sb)
 	if (sb_rdonly(sb))
 		return 0;
 	/* Nothing since the last one: keep the superblocks as they are. */
-	if (sbi->log_renewed && !sbi->log_used && !sbi->ns_len &&
+	if (sbi->log_renewed && !sbi->log_used && !sbi->nslog_len &&
 	    list_empty(&sbi->ckpt_list) && xa_empty(&sbi->ino_changes) &&
 	    xa_empty(&sbi->alloc.pending))
 		return 0;
-	err = msnap_ckpt_trees(sb, &batch);
-	if (!err)
-		err = msnap_write_bitmap(sb, 1 - sbi->bitmap_copy, &batch);
+	err = msnap_ckpt_blocks(sb, &batch);
 	err2 = msnap_bh_wait(&batch);
-	err = err ? err : err2;
-	if (!err) {
-		sbi->ckpt_seq = sbi->next_seq - 1;
-		sbi->log_head = (sbi->log_head + sbi->log_used) %
-				sbi->log_blocks;
-		/* The log is empty from here on: a new nonce costs nothing. */
-		if (!sbi->log_renewed)
-			sbi->log_nonce = msnap_new_nonce(sbi->log_nonce);
-		err = msnap_write_super(sb);
+	if (err || err2) {
+		err = err ? err : err2;
+		goto out_error;
 	}
-	if (err) {
-		msnap_fs_error(sb, err, "writing a checkpoint");
-		return err;
-	}
+	sbi->ckpt_seq = sbi->next_seq - 1;
+	sbi->log_head = (sbi->log_head + sbi->log_used) % sbi->log_blocks;
+	/* The log is empty from here on: a new nonce costs nothing. */
+	if (!sbi->log_renewed)
+		sbi->log_nonce = msnap_new_nonce(sbi->log_nonce);
+	err = msnap_write_super(sb);
+	if (err)
+		goto out_error;
 	sbi->log_used = 0;
 	sbi->log_renewed = true;
 	sbi->meta_files = 0;
 	sbi->ckpt_inodes = 0;
-	sbi->ns_len = 0;
+	sbi->nslog_len = 0;
 	msnap_release_pending(sbi);
 	msnap_stats_inc(&sbi->stats, MSNAP_ST_CKPTS, 1);
 	msnap_stats_since(&sbi->stats, MSNAP_ST_CKPT_NS, t0);
 	return 0;
+
+out_error:
+	msnap_fs_error(sb, err, "writing a checkpoint");
+	return err;
 }
+
+/* Make sure @blocks more log blocks fit, checkpointing if they do not. */
+int msnap_log_make_room(struct super_block *sb, unsigned int blocks)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	if (sbi->log_renewed && msnap_log_fits(sbi, blocks))
+		return 0;
+	return msnap_checkpoint(sb);
+}
+

@@ -5,8 +5,8 @@
  * Region pages live in the page cache.  They are never written back by
  * the kernel (dirty_folio is noop_dirty_folio and the filesystem's bdi
  * has no writeback capability), so a dirty page reaches the disk only in
- * a persist, and is not counted as writeback-dirty (DESIGN.md, dirty
- * accounting pitfall).  Every page written since the last persist is
+ * a persist, and is not counted as writeback-dirty (docs/design.md,
+ * "Never written back").  Every page written since the last persist is
  * recorded in the inode's dirty set by page_mkwrite (mappings) or
  * write_end (write(2)); a persist costs O(that set).
  */
@@ -75,9 +75,9 @@ static int msnap_fill_folio(struct inode *inode, struct folio *folio)
 		return 0;
 	err = msnap_read_folio(NULL, folio);
 	folio_lock(folio);
-	if (!err && !folio_test_uptodate(folio))
-		err = -EIO;
-	return err;
+	if (err)
+		return err;
+	return folio_test_uptodate(folio) ? 0 : -EIO;
 }
 
 /*
@@ -101,11 +101,12 @@ int msnap_zero_tail(struct inode *inode, loff_t from)
 		return PTR_ERR(folio);
 	}
 	err = msnap_fill_folio(inode, folio);
-	if (!err) {
-		folio_zero_range(folio, off, folio_size(folio) - off);
-		folio_mark_dirty(folio);
-		msnap_track_dirty(inode, folio->index);
-	}
+	if (err)
+		goto out_put_folio;
+	folio_zero_range(folio, off, folio_size(folio) - off);
+	folio_mark_dirty(folio);
+	msnap_track_dirty(inode, folio->index);
+out_put_folio:
 	folio_unlock(folio);
 	folio_put(folio);
 	up_read(&sbi->snap_lock);
@@ -196,12 +197,12 @@ static vm_fault_t msnap_page_mkwrite(struct vm_fault *vmf)
 	    folio_pos(folio) >= i_size_read(inode)) {
 		folio_unlock(folio);
 		ret = VM_FAULT_NOPAGE;
-		goto out;
+		goto out_unlock;
 	}
 	folio_mark_dirty(folio);
 	msnap_track_dirty(inode, folio->index);
 	folio_wait_stable(folio);
-out:
+out_unlock:
 	up_read(&sbi->snap_lock);
 	sb_end_pagefault(inode->i_sb);
 	return ret;
@@ -251,7 +252,7 @@ static int msnap_dir_fsync(struct file *file, loff_t start, loff_t end,
 	int err;
 
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_commit_ns(file_inode(file)->i_sb);
+	err = msnap_nslog_commit(file_inode(file)->i_sb);
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }

@@ -5,7 +5,7 @@
  * One root directory holds every file.  As in ramfs, the whole namespace
  * lives in the dcache, built at mount from the inode table: lookups are
  * simple_lookup() and readdir is dcache_readdir().  Each namespace change
- * queues a log entry under commit_mutex (see msnap_ns_log), so it is
+ * queues a log entry under commit_mutex (see msnap_nslog_add), so it is
  * crash-atomic and durable with the next commit.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -120,20 +120,6 @@ void msnap_unpin_all(struct super_block *sb)
 	}
 }
 
-/* Queue @inode for the next checkpoint. */
-void msnap_mark_ckpt(struct inode *inode)
-{
-	struct msnap_inode_info *mi = MSNAP_I(inode);
-
-	lockdep_assert_held(&MSNAP_SB(inode->i_sb)->commit_mutex);
-	if (list_empty(&mi->ckpt_entry) && !mi->unlinked) {
-		list_add_tail(&mi->ckpt_entry, &MSNAP_SB(inode->i_sb)->ckpt_list);
-		MSNAP_SB(inode->i_sb)->ckpt_inodes++;
-		mi->meta_need = 0;
-		msnap_meta_update(inode);
-	}
-}
-
 static void msnap_set_ops(struct inode *inode)
 {
 	if (S_ISDIR(inode->i_mode)) {
@@ -162,120 +148,6 @@ struct inode *msnap_new_inode(struct super_block *sb, u64 ino, umode_t mode)
 	inode->i_mode = mode;
 	msnap_set_ops(inode);
 	return inode;
-}
-
-/* A name a file of the root directory can have (as fsck checks it). */
-bool msnap_name_ok(const char *name, u32 len)
-{
-	return len && len <= MSNAP_NAME_MAX && !memchr(name, '/', len) &&
-	       !memchr(name, 0, len) &&
-	       !(len == 1 && name[0] == '.') &&
-	       !(len == 2 && name[0] == '.' && name[1] == '.');
-}
-
-/*
- * The attributes an inode block and an INODE log entry share, checked by
- * the format's rules (as fsck checks them): the reason they are bad, or
- * NULL.  A size past MSNAP_MAX_FILE_SIZE would let a read run for ever.
- */
-const char *msnap_attrs_bad(u64 ino, const struct msnap_entry_inode *e)
-{
-	u32 type = ino == MSNAP_ROOT_INO ? S_IFDIR : S_IFREG;
-
-	if ((le32_to_cpu(e->mode) & ~MSNAP_MODE_PERM) != type)
-		return "bad mode";
-	if (le32_to_cpu(e->flags) & ~MSNAP_INODE_HAS_ADDR)
-		return "unknown flags";
-	if (le64_to_cpu(e->size) > MSNAP_MAX_FILE_SIZE)
-		return "size too large";
-	if (le32_to_cpu(e->atime_nsec) >= NSEC_PER_SEC ||
-	    le32_to_cpu(e->mtime_nsec) >= NSEC_PER_SEC ||
-	    le32_to_cpu(e->ctime_nsec) >= NSEC_PER_SEC)
-		return "nanoseconds out of range";
-	return NULL;
-}
-
-/*
- * The attributes run from mode to ctime_nsec has the same layout in the
- * inode block and in an INODE log entry: one conversion serves both.
- */
-#define MSNAP_ATTR_BYTES						\
-	(offsetofend(struct msnap_entry_inode, ctime_nsec) -		\
-	 offsetof(struct msnap_entry_inode, mode))
-static_assert(offsetofend(struct msnap_inode, ctime_nsec) -
-	      offsetof(struct msnap_inode, mode) == MSNAP_ATTR_BYTES);
-/* The run's start, addressed from the whole structure (FORTIFY_SOURCE). */
-#define MSNAP_ATTRS(p, type)	((u8 *)(p) + offsetof(type, mode))
-
-static struct timespec64 msnap_ts(__le64 sec, __le32 nsec)
-{
-	return (struct timespec64){ le64_to_cpu(sec), le32_to_cpu(nsec) };
-}
-
-/* Set @inode's attributes from an INODE entry (or an inode block's). */
-void msnap_set_attrs(struct inode *inode, const struct msnap_entry_inode *e)
-{
-	struct msnap_inode_info *mi = MSNAP_I(inode);
-
-	inode->i_mode = le32_to_cpu(e->mode);
-	i_uid_write(inode, le32_to_cpu(e->uid));
-	i_gid_write(inode, le32_to_cpu(e->gid));
-	mi->flags = le32_to_cpu(e->flags);
-	mi->disk_size = le64_to_cpu(e->size);
-	i_size_write(inode, mi->disk_size);
-	inode_set_atime_to_ts(inode, msnap_ts(e->atime_sec, e->atime_nsec));
-	inode_set_mtime_to_ts(inode, msnap_ts(e->mtime_sec, e->mtime_nsec));
-	inode_set_ctime_to_ts(inode, msnap_ts(e->ctime_sec, e->ctime_nsec));
-	mi->preferred_addr = le64_to_cpu(e->preferred_addr);
-}
-
-/* The attributes of an on-disk inode as an INODE entry has them. */
-static void msnap_disk_attrs(struct msnap_inode *di,
-			     struct msnap_entry_inode *e)
-{
-	memset(e, 0, sizeof(*e));
-	memcpy(MSNAP_ATTRS(e, struct msnap_entry_inode),
-	       MSNAP_ATTRS(di, struct msnap_inode), MSNAP_ATTR_BYTES);
-	e->preferred_addr = di->preferred_addr;
-}
-
-/* Why the inode block @di of inode @ino is corrupt, or NULL. */
-static const char *msnap_disk_inode_bad(struct msnap_inode *di, u64 ino)
-{
-	u32 len = le32_to_cpu(di->name_len);
-	struct msnap_entry_inode e;
-
-	if (le32_to_cpu(di->magic) != MSNAP_INODE_MAGIC)
-		return "bad magic";
-	if (!msnap_crc_ok(di, &di->crc))
-		return "bad CRC";
-	if (le64_to_cpu(di->ino) != ino)
-		return "wrong inode number";
-	if (memchr_inv(di->reserved, 0, sizeof(di->reserved)) ||
-	    memchr_inv(di->reserved1, 0, sizeof(di->reserved1)))
-		return "reserved fields not zero";
-	if (le32_to_cpu(di->map_height) > MSNAP_TREE_MAX_HEIGHT)
-		return "page map too high";
-	if (ino == MSNAP_ROOT_INO ? len != 0 : !msnap_name_ok(di->name, len))
-		return "bad name";
-	msnap_disk_attrs(di, &e);
-	return msnap_attrs_bad(ino, &e);
-}
-
-/* Fill the VFS and memsnap parts of @inode from its on-disk block. */
-static void msnap_inode_from_disk(struct inode *inode, struct msnap_inode *di)
-{
-	struct msnap_inode_info *mi = MSNAP_I(inode);
-	struct msnap_entry_inode e;
-
-	msnap_disk_attrs(di, &e);
-	msnap_set_attrs(inode, &e);
-	mi->map_root = le64_to_cpu(di->map_root);
-	mi->map_height = le32_to_cpu(di->map_height);
-	mi->nblocks = le64_to_cpu(di->blocks);
-	memcpy(mi->name, di->name, le32_to_cpu(di->name_len));
-	mi->name[le32_to_cpu(di->name_len)] = '\0';
-	inode->i_blocks = mi->nblocks << (PAGE_SHIFT - 9);
 }
 
 /* Read inode @ino from its block @block (mount time). */
@@ -312,27 +184,6 @@ struct inode *msnap_iget(struct super_block *sb, u64 ino, u64 block)
 	return inode;
 }
 
-/* The on-disk image of @inode as of now (checkpoint). */
-void msnap_fill_disk_inode(struct inode *inode, struct msnap_inode *di)
-{
-	struct msnap_inode_info *mi = MSNAP_I(inode);
-	struct msnap_entry_inode e = {};
-	size_t len = strlen(mi->name);
-
-	msnap_entry_inode_fill(inode, &e);
-	di->magic = cpu_to_le32(MSNAP_INODE_MAGIC);
-	di->ino = cpu_to_le64(inode->i_ino);
-	memcpy(MSNAP_ATTRS(di, struct msnap_inode),
-	       MSNAP_ATTRS(&e, struct msnap_entry_inode), MSNAP_ATTR_BYTES);
-	di->map_height = cpu_to_le32(mi->map_height);
-	di->map_root = cpu_to_le64(mi->map_root);
-	di->preferred_addr = e.preferred_addr;
-	di->blocks = cpu_to_le64(mi->nblocks);
-	di->name_len = cpu_to_le32(len);
-	memcpy(di->name, mi->name, len);
-	msnap_set_crc(di, &di->crc);
-}
-
 static void msnap_dir_changed(struct inode *dir)
 {
 	inode_set_mtime_to_ts(dir, inode_set_ctime_current(dir));
@@ -348,9 +199,9 @@ static int msnap_create(msnap_idmap_t *idmap, struct inode *dir,
 	int err;
 
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_ns_room(sbi, true);
+	err = msnap_nslog_room(sbi, true);
 	if (err)
-		goto out;
+		goto out_unlock;
 	spin_lock(&sbi->ino_lock);
 	ino = sbi->next_ino++;
 	sbi->inodes++;
@@ -358,30 +209,34 @@ static int msnap_create(msnap_idmap_t *idmap, struct inode *dir,
 	inode = msnap_new_inode(dir->i_sb, ino, S_IFREG | mode);
 	if (IS_ERR(inode)) {
 		err = PTR_ERR(inode);
-		goto out;
+		goto out_unlock;
 	}
 	inode_init_owner(idmap, inode, dir, S_IFREG | mode);
 	inode_set_atime_to_ts(inode, inode_set_ctime_current(inode));
 	inode_set_mtime_to_ts(inode, inode_get_ctime(inode));
 	strscpy(MSNAP_I(inode)->name, dentry->d_name.name,
 		sizeof(MSNAP_I(inode)->name));
-	err = msnap_ns_log(sbi, MSNAP_ENTRY_INODE, inode);
-	if (!err)
-		err = msnap_ns_log(sbi, MSNAP_ENTRY_NAME, inode);
-	if (err) {
-		clear_nlink(inode);
-		MSNAP_I(inode)->unlinked = true;
-		MSNAP_I(inode)->released = true;
-		unlock_new_inode(inode);
-		iput(inode);
-		goto out;
-	}
+	err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
+	if (err)
+		goto out_drop_inode;
+	err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, inode);
+	if (err)
+		goto out_drop_inode;
 	msnap_mark_ckpt(inode);
 	msnap_dir_changed(dir);
 	list_add_tail(&MSNAP_I(inode)->live_entry, &sbi->live_list);
 	d_instantiate_new(dentry, inode);
 	dget(dentry);	/* pinned, as in ramfs; see msnap_unpin_all() */
-out:
+	mutex_unlock(&sbi->commit_mutex);
+	return 0;
+
+out_drop_inode:
+	clear_nlink(inode);
+	MSNAP_I(inode)->unlinked = true;
+	MSNAP_I(inode)->released = true;
+	unlock_new_inode(inode);
+	iput(inode);
+out_unlock:
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }
@@ -393,7 +248,7 @@ static int msnap_remove(struct inode *dir, struct dentry *dentry)
 	struct inode *inode = d_inode(dentry);
 	int err;
 
-	err = msnap_ns_log(sbi, MSNAP_ENTRY_UNLINK, inode);
+	err = msnap_nslog_add(sbi, MSNAP_ENTRY_UNLINK, inode);
 	if (err)
 		return err;
 	/* The entry is queued: the file is gone whatever happens next. */
@@ -408,13 +263,15 @@ static int msnap_unlink(struct inode *dir, struct dentry *dentry)
 	int err;
 
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_ns_room(sbi, false);
-	if (!err)
-		err = msnap_remove(dir, dentry);
-	if (!err) {
-		msnap_dir_changed(dir);
-		err = simple_unlink(dir, dentry);
-	}
+	err = msnap_nslog_room(sbi, false);
+	if (err)
+		goto out_unlock;
+	err = msnap_remove(dir, dentry);
+	if (err)
+		goto out_unlock;
+	msnap_dir_changed(dir);
+	err = simple_unlink(dir, dentry);
+out_unlock:
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }
@@ -436,27 +293,27 @@ static int msnap_rename(msnap_idmap_t *idmap, struct inode *old_dir,
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_ns_room(sbi, true);
+	err = msnap_nslog_room(sbi, true);
 	if (err)
-		goto out;
+		goto out_unlock;
 	if (flags & RENAME_EXCHANGE) {
 		msnap_set_name(target, &old_dentry->d_name);
 		msnap_mark_ckpt(target);
-		err = msnap_ns_log(sbi, MSNAP_ENTRY_NAME, target);
+		err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, target);
 	} else if (target) {
 		err = msnap_remove(new_dir, new_dentry);
 	}
 	if (err)
-		goto out;
+		goto out_unlock;
 	msnap_set_name(inode, &new_dentry->d_name);
 	msnap_mark_ckpt(inode);
-	err = msnap_ns_log(sbi, MSNAP_ENTRY_NAME, inode);
+	err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, inode);
 	if (err)
-		goto out;
+		goto out_unlock;
 	msnap_dir_changed(old_dir);
 	err = simple_rename(idmap, old_dir, old_dentry, new_dir, new_dentry,
 			    flags);
-out:
+out_unlock:
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }
@@ -488,10 +345,10 @@ static int msnap_resize(struct inode *inode, loff_t size)
 	if (err || mi->unlinked)
 		return err;
 	mi->disk_size = size;
-	err = msnap_ns_log(MSNAP_SB(inode->i_sb), MSNAP_ENTRY_TRUNCATE, inode);
-	if (!err)
-		err = msnap_zero_persisted_tail(inode, cut);
-	return err;
+	err = msnap_nslog_add(MSNAP_SB(inode->i_sb), MSNAP_ENTRY_TRUNCATE, inode);
+	if (err)
+		return err;
+	return msnap_zero_persisted_tail(inode, cut);
 }
 
 static int msnap_setattr(msnap_idmap_t *idmap, struct dentry *dentry,
@@ -506,32 +363,35 @@ static int msnap_setattr(msnap_idmap_t *idmap, struct dentry *dentry,
 		return err;
 	mutex_lock(&sbi->commit_mutex);
 	/* Shrinking a file, like deleting one, may use the reserve. */
-	err = msnap_ns_room(sbi, !(iattr->ia_valid & ATTR_SIZE) ||
-			    iattr->ia_size >= i_size_read(inode));
-	if (!err && (iattr->ia_valid & ATTR_SIZE) &&
+	err = msnap_nslog_room(sbi, !(iattr->ia_valid & ATTR_SIZE) ||
+			       iattr->ia_size >= i_size_read(inode));
+	if (err)
+		goto out_unlock;
+	if ((iattr->ia_valid & ATTR_SIZE) &&
 	    iattr->ia_size != i_size_read(inode)) {
 		if (iattr->ia_size > MSNAP_MAX_FILE_SIZE) {
 			err = -EFBIG;
-		} else {
-			/*
-			 * Readahead and faults add folios under the invalidate
-			 * lock (shared) and read them through the page map:
-			 * none may be added between truncate_pagecache() and
-			 * the map's cut, or the bytes cut off would be cached
-			 * again beyond the end (and come back on a grow).
-			 */
-			filemap_invalidate_lock(inode->i_mapping);
-			err = msnap_resize(inode, iattr->ia_size);
-			filemap_invalidate_unlock(inode->i_mapping);
+			goto out_unlock;
 		}
+		/*
+		 * Readahead and faults add folios under the invalidate lock
+		 * (shared) and read them through the page map: none may be
+		 * added between truncate_pagecache() and the map's cut, or
+		 * the bytes cut off would be cached again beyond the end
+		 * (and come back on a grow).
+		 */
+		filemap_invalidate_lock(inode->i_mapping);
+		err = msnap_resize(inode, iattr->ia_size);
+		filemap_invalidate_unlock(inode->i_mapping);
+		if (err)
+			goto out_unlock;
 	}
-	if (!err) {
-		setattr_copy(idmap, inode, iattr);
-		msnap_mark_ckpt(inode);
-		/* An unlinked file's attributes stay in memory (see above). */
-		if (!S_ISDIR(inode->i_mode) && !MSNAP_I(inode)->unlinked)
-			err = msnap_ns_log(sbi, MSNAP_ENTRY_INODE, inode);
-	}
+	setattr_copy(idmap, inode, iattr);
+	msnap_mark_ckpt(inode);
+	/* An unlinked file's attributes stay in memory (see above). */
+	if (!S_ISDIR(inode->i_mode) && !MSNAP_I(inode)->unlinked)
+		err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
+out_unlock:
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }

@@ -136,25 +136,10 @@ static int msnap_put_args(void __user *uarg, void *karg, size_t ksize,
 	return copy_to_user(uarg, karg, min_t(u64, ksize, usize)) ? -EFAULT : 0;
 }
 
-/*
- * The common end of the ioctls that act on resolved targets: drop the
- * targets, then on success copy the argument structure back.
- */
-static int msnap_targets_done(int err, struct msnap_target *t,
-			      unsigned int nt, void __user *uarg, void *karg,
-			      size_t ksize, u64 usize)
-{
-	msnap_put_targets(t, nt);
-	if (err)
-		return err;
-	return msnap_put_args(uarg, karg, ksize, usize);
-}
-
 static int msnap_ioc_persist(struct super_block *sb, void __user *uarg)
 {
+	struct msnap_persist_req req = { .tid = task_pid_nr(current) };
 	struct msnap_persist_args a;
-	struct msnap_target *t = NULL;
-	unsigned int nt = 0;
 	u64 usize;
 	int err;
 
@@ -164,20 +149,27 @@ static int msnap_ioc_persist(struct super_block *sb, void __user *uarg)
 		return err;
 	if (a.flags & ~MSNAP_PERSIST_FLAGS || a.reserved[0] || a.reserved[1])
 		return -EINVAL;
-	err = msnap_resolve(sb, a.addr, a.len, &t, &nt);
-	if (!err)
-		err = msnap_persist(sb, t, nt, a.flags, task_pid_nr(current),
-				    NULL, &a.epoch, &a.pages);
-	return msnap_targets_done(err, t, nt, uarg, &a, sizeof(a), usize);
+	req.flags = a.flags;
+	err = msnap_resolve(sb, a.addr, a.len, &req.t, &req.nt);
+	if (err)
+		goto out_put_targets;
+	err = msnap_persist(sb, &req);
+	if (err)
+		goto out_put_targets;
+	a.epoch = req.epoch;
+	a.pages = req.pages;
+	err = msnap_put_args(uarg, &a, sizeof(a), usize);
+out_put_targets:
+	msnap_put_targets(req.t, req.nt);
+	return err;
 }
 
 static int msnap_ioc_persistv(struct super_block *sb, void __user *uarg)
 {
+	struct msnap_persist_req req = { .tid = task_pid_nr(current) };
 	struct msnap_persistv_args a;
 	struct msnap_range __user *ur;
-	struct msnap_target *t = NULL;
 	struct msnap_range r;
-	unsigned int nt = 0;
 	u64 usize, i;
 	int err;
 
@@ -188,17 +180,26 @@ static int msnap_ioc_persistv(struct super_block *sb, void __user *uarg)
 	if (a.flags & ~MSNAP_PERSIST_FLAGS || a.reserved[0] || a.reserved[1] ||
 	    !a.nr_ranges || a.nr_ranges > MSNAP_MAX_RANGES)
 		return -EINVAL;
+	req.flags = a.flags;
 	ur = u64_to_user_ptr(a.ranges);
-	for (i = 0; i < a.nr_ranges && !err; i++) {
-		if (copy_from_user(&r, &ur[i], sizeof(r)))
+	for (i = 0; i < a.nr_ranges; i++) {
+		if (copy_from_user(&r, &ur[i], sizeof(r))) {
 			err = -EFAULT;
-		else
-			err = msnap_resolve(sb, r.addr, r.len, &t, &nt);
+			goto out_put_targets;
+		}
+		err = msnap_resolve(sb, r.addr, r.len, &req.t, &req.nt);
+		if (err)
+			goto out_put_targets;
 	}
-	if (!err)
-		err = msnap_persist(sb, t, nt, a.flags, task_pid_nr(current),
-				    NULL, &a.epoch, &a.pages);
-	return msnap_targets_done(err, t, nt, uarg, &a, sizeof(a), usize);
+	err = msnap_persist(sb, &req);
+	if (err)
+		goto out_put_targets;
+	a.epoch = req.epoch;
+	a.pages = req.pages;
+	err = msnap_put_args(uarg, &a, sizeof(a), usize);
+out_put_targets:
+	msnap_put_targets(req.t, req.nt);
+	return err;
 }
 
 static int msnap_ioc_wait(struct super_block *sb, u64 __user *uarg)
@@ -215,9 +216,8 @@ static int msnap_ioc_wait(struct super_block *sb, u64 __user *uarg)
 
 static int msnap_ioc_abort(struct super_block *sb, void __user *uarg)
 {
+	struct msnap_persist_req req = { .tid = task_pid_nr(current) };
 	struct msnap_abort_args a;
-	struct msnap_target *t = NULL;
-	unsigned int nt = 0;
 	u64 usize;
 	int err;
 
@@ -228,11 +228,16 @@ static int msnap_ioc_abort(struct super_block *sb, void __user *uarg)
 	if (a.flags & ~MSNAP_THREAD || a.reserved[0] || a.reserved[1] ||
 	    a.reserved[2])
 		return -EINVAL;
-	err = msnap_resolve(sb, a.addr, a.len, &t, &nt);
-	if (!err)
-		err = msnap_abort(sb, t, nt, a.flags, task_pid_nr(current),
-				  &a.pages);
-	return msnap_targets_done(err, t, nt, uarg, &a, sizeof(a), usize);
+	req.flags = a.flags;
+	err = msnap_resolve(sb, a.addr, a.len, &req.t, &req.nt);
+	if (err)
+		goto out_put_targets;
+	msnap_abort(sb, &req);
+	a.pages = req.pages;
+	err = msnap_put_args(uarg, &a, sizeof(a), usize);
+out_put_targets:
+	msnap_put_targets(req.t, req.nt);
+	return err;
 }
 
 static int msnap_ioc_addr(struct file *file, void __user *uarg, bool set)
@@ -262,16 +267,17 @@ static int msnap_ioc_addr(struct file *file, void __user *uarg, bool set)
 	if (!(file->f_mode & FMODE_WRITE))
 		return -EBADF;
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_ns_room(sbi, true);
-	if (!err) {
-		mi->preferred_addr = a.addr;
-		mi->flags = a.addr ? mi->flags | MSNAP_INODE_HAS_ADDR :
-			    mi->flags & ~MSNAP_INODE_HAS_ADDR;
-		msnap_mark_ckpt(inode);
-		/* Unlinked while open: in memory only, like its other changes. */
-		if (!mi->unlinked)
-			err = msnap_ns_log(sbi, MSNAP_ENTRY_INODE, inode);
-	}
+	err = msnap_nslog_room(sbi, true);
+	if (err)
+		goto out_unlock;
+	mi->preferred_addr = a.addr;
+	mi->flags = a.addr ? mi->flags | MSNAP_INODE_HAS_ADDR :
+		    mi->flags & ~MSNAP_INODE_HAS_ADDR;
+	msnap_mark_ckpt(inode);
+	/* Unlinked while open: in memory only, like its other changes. */
+	if (!mi->unlinked)
+		err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
+out_unlock:
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }

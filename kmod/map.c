@@ -39,12 +39,14 @@ int msnap_map_lookup(struct inode *inode, pgoff_t index, u64 *block)
 					READ_ONCE(mi->map_height),
 					inode->i_ino, index, block);
 	} while (read_seqcount_retry(&mi->map_seq, seq));
-	if (!err && *block && !msnap_is_data_block(MSNAP_SB(sb), *block)) {
+	if (err)
+		return err;
+	if (*block && !msnap_is_data_block(MSNAP_SB(sb), *block)) {
 		msnap_err(sb, "inode %lu page %lu maps block %llu outside the data area",
 			  inode->i_ino, index, *block);
-		err = -EUCLEAN;
+		return -EUCLEAN;
 	}
-	return err;
+	return 0;
 }
 
 static int msnap_beyond_one(struct super_block *sb, u64 key, u64 val,

@@ -44,10 +44,10 @@ static int msnap_snap_alloc(struct msnap_sb_info *sbi, struct msnap_snap *s,
 	return 0;
 }
 
-/* Whether dirty-set @entry belongs to this persist (MSNAP_THREAD: @tid's). */
-static bool msnap_mine(void *entry, u64 flags, pid_t tid)
+/* Whether dirty-set @entry belongs to @req (MSNAP_THREAD: req->tid's). */
+static bool msnap_mine(void *entry, const struct msnap_persist_req *req)
 {
-	return !(flags & MSNAP_THREAD) || xa_to_value(entry) == tid;
+	return !(req->flags & MSNAP_THREAD) || xa_to_value(entry) == req->tid;
 }
 
 /*
@@ -64,6 +64,7 @@ static void msnap_snap_page(struct inode *inode, struct msnap_snap *s,
 	void *src, *dst;
 	u64 t0, t1, t2;
 
+	lockdep_assert_held_write(&MSNAP_SB(inode->i_sb)->snap_lock);
 	folio = msnap_get_folio(inode->i_mapping, index, FGP_LOCK, 0);
 	xa_erase(&MSNAP_I(inode)->dirty, index);
 	if (IS_ERR(folio))
@@ -107,42 +108,44 @@ static bool msnap_target_skip(struct msnap_target *t)
 	return MSNAP_I(t->inode)->unlinked;
 }
 
-static unsigned int msnap_count_dirty(struct msnap_target *t, unsigned int nt,
-				      u64 flags, pid_t tid, bool *resized)
+static unsigned int msnap_count_dirty(const struct msnap_persist_req *req,
+				      bool *resized)
 {
+	struct msnap_target *t = req->t;
 	unsigned long index;
 	unsigned int n = 0, i;
 	void *entry;
 
 	*resized = false;
-	for (i = 0; i < nt; i++) {
+	for (i = 0; i < req->nt; i++) {
 		if (msnap_target_skip(&t[i]))
 			continue;
 		if (MSNAP_I(t[i].inode)->disk_size != i_size_read(t[i].inode))
 			*resized = true;
 		xa_for_each_range(&MSNAP_I(t[i].inode)->dirty, index, entry,
 				  t[i].first, t[i].last)
-			n += msnap_mine(entry, flags, tid);
+			n += msnap_mine(entry, req);
 	}
 	return n;
 }
 
 /* Snapshot the targets' dirty pages and the sizes that go with them. */
-static void msnap_snapshot(struct msnap_target *t, unsigned int nt, u64 flags,
-			   pid_t tid, struct msnap_snap *s)
+static void msnap_snapshot(const struct msnap_persist_req *req,
+			   struct msnap_snap *s)
 {
+	struct msnap_target *t = req->t;
 	struct msnap_inode_info *mi;
 	unsigned long index;
 	unsigned int i;
 	void *entry;
 
-	for (i = 0; i < nt; i++) {
+	for (i = 0; i < req->nt; i++) {
 		if (msnap_target_skip(&t[i]))
 			continue;
 		mi = MSNAP_I(t[i].inode);
 		xa_for_each_range(&mi->dirty, index, entry, t[i].first,
 				  t[i].last) {
-			if (!msnap_mine(entry, flags, tid))
+			if (!msnap_mine(entry, req))
 				continue;
 			if (s->nr == s->cap)
 				break;
@@ -158,7 +161,7 @@ static u64 msnap_record_estimate(struct msnap_sb_info *sbi, u64 pages,
 {
 	u64 per = MSNAP_LOG_PAYLOAD / sizeof(struct msnap_entry_data);
 
-	return 2 + div64_u64(sbi->ns_len, MSNAP_LOG_PAYLOAD / 2) +
+	return 2 + div64_u64(sbi->nslog_len, MSNAP_LOG_PAYLOAD / 2) +
 	       div64_u64(nt * sizeof(struct msnap_entry_inode),
 			 MSNAP_LOG_PAYLOAD / 2) +
 	       div64_u64(pages + per - 1, per);
@@ -200,10 +203,13 @@ static bool msnap_blocks_fit(struct msnap_sb_info *sbi, struct msnap_target *t,
  * Room in the log and free blocks for @n pages, checkpointing for them
  * (with MSNAP_NOWAIT, -EAGAIN where a checkpoint is needed).
  */
-static int msnap_persist_room(struct super_block *sb, struct msnap_target *t,
-			      unsigned int nt, unsigned int n, u64 flags)
+static int msnap_persist_room(struct super_block *sb,
+			      const struct msnap_persist_req *req,
+			      unsigned int n)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	struct msnap_target *t = req->t;
+	unsigned int nt = req->nt;
 	u64 need = msnap_record_estimate(sbi, n, nt);
 	int err;
 
@@ -212,7 +218,7 @@ static int msnap_persist_room(struct super_block *sb, struct msnap_target *t,
 	if (sbi->log_renewed && msnap_log_fits(sbi, need) &&
 	    msnap_blocks_fit(sbi, t, nt, n))
 		return 0;
-	if (flags & MSNAP_NOWAIT)
+	if (req->flags & MSNAP_NOWAIT)
 		return -EAGAIN;
 	err = msnap_log_make_room(sb, need);
 	if (err)
@@ -236,8 +242,10 @@ static int msnap_build_record(struct msnap_sb_info *sbi,
 	unsigned int i;
 	int err;
 
-	err = msnap_ns_drain(sbi, &c->rec);
-	for (i = 0; i < nt && !err; i++) {
+	err = msnap_nslog_drain(sbi, &c->rec);
+	if (err)
+		return err;
+	for (i = 0; i < nt; i++) {
 		/* One attribute entry per file, at its first range. */
 		if (msnap_target_skip(&t[i]) ||
 		    (i && t[i - 1].inode == t[i].inode))
@@ -248,7 +256,7 @@ static int msnap_build_record(struct msnap_sb_info *sbi,
 			return PTR_ERR(e);
 		msnap_entry_inode_fill(t[i].inode, e);
 	}
-	for (i = 0; i < s->nr && !err; i++) {
+	for (i = 0; i < s->nr; i++) {
 		d = msnap_record_add(&c->rec, MSNAP_ENTRY_DATA, s->ino[i],
 				     sizeof(*d));
 		if (IS_ERR(d))
@@ -257,7 +265,7 @@ static int msnap_build_record(struct msnap_sb_info *sbi,
 		d->block = cpu_to_le64(s->block[i]);
 		d->data_crc = cpu_to_le32(s->crc[i]);
 	}
-	return err;
+	return 0;
 }
 
 /* The in-memory maps follow the commit at once (pages stay pinned). */
@@ -267,10 +275,12 @@ static int msnap_apply(struct msnap_target *t, unsigned int nt,
 	unsigned int i, j = 0;
 	int err = 0;
 
-	for (i = 0; i < s->nr && !err; i++) {
+	for (i = 0; i < s->nr; i++) {
 		while (t[j].inode->i_ino != s->ino[i])
 			j++;
 		err = msnap_map_set(t[j].inode, s->index[i], s->block[i]);
+		if (err)
+			break;
 	}
 	for (i = 0; i < nt; i++)
 		if (!msnap_target_skip(&t[i]))
@@ -279,13 +289,38 @@ static int msnap_apply(struct msnap_target *t, unsigned int nt,
 }
 
 /*
+ * Everything the commit allocates, before any page leaves its dirty set:
+ * a failure here changes nothing (the caller frees @c).
+ */
+static int msnap_persist_reserve(struct super_block *sb,
+				 const struct msnap_persist_req *req,
+				 struct msnap_commit *c, unsigned int n)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	int err;
+
+	err = msnap_persist_room(sb, req, n);
+	if (err)
+		return err;
+	err = msnap_snap_alloc(sbi, &c->snap, n);
+	if (err)
+		return err;
+	err = msnap_record_reserve(&c->rec,
+				   msnap_record_estimate(sbi, n, req->nt));
+	if (err)
+		return err;
+	return msnap_alloc_blocks(sbi, n, c->snap.block, false);
+}
+
+/*
  * Snapshot, then build and submit the commit; commit_mutex held.  Once
  * submitted, @c may be freed (reap_work) as soon as its IO ends, so its
- * page count comes back in *@pages.
+ * page count comes back in req->pages.  With nothing to commit,
+ * req->empty and @c is not submitted.
  */
-static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
-				unsigned int nt, u64 flags, pid_t tid,
-				struct msnap_commit *c, u64 *pages)
+static int msnap_persist_locked(struct super_block *sb,
+				struct msnap_persist_req *req,
+				struct msnap_commit *c)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	struct msnap_snap *s = &c->snap;
@@ -294,32 +329,22 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 	bool resized;
 	int err;
 
-	if (!(flags & MSNAP_NOWAIT))
+	if (!(req->flags & MSNAP_NOWAIT))
 		down_write(&sbi->snap_lock);
 	else if (!down_write_trylock(&sbi->snap_lock))
 		return -EAGAIN;
-	n = msnap_count_dirty(t, nt, flags, tid, &resized);
-	if (!n && !sbi->ns_len && !resized) {
+	n = msnap_count_dirty(req, &resized);
+	if (!n && !sbi->nslog_len && !resized) {
+		req->empty = true;
 		up_write(&sbi->snap_lock);
-		return 1;	/* nothing to commit */
+		return 0;
 	}
-	/*
-	 * Everything the commit allocates, before any page leaves its dirty
-	 * set: a failure here changes nothing (the caller frees @c).
-	 */
-	err = msnap_persist_room(sb, t, nt, n, flags);
-	if (!err)
-		err = msnap_snap_alloc(sbi, s, n);
-	if (!err)
-		err = msnap_record_reserve(&c->rec,
-					   msnap_record_estimate(sbi, n, nt));
-	if (!err)
-		err = msnap_alloc_blocks(sbi, n, s->block, false);
+	err = msnap_persist_reserve(sb, req, c, n);
 	if (err) {
 		up_write(&sbi->snap_lock);
 		return err;
 	}
-	msnap_snapshot(t, nt, flags, tid, s);
+	msnap_snapshot(req, s);
 	up_write(&sbi->snap_lock);
 	msnap_stats_since(&sbi->stats, MSNAP_ST_SNAP_NS, t0);
 	msnap_snap_crcs(s);
@@ -330,50 +355,55 @@ static int msnap_persist_locked(struct super_block *sb, struct msnap_target *t,
 	for (i = s->nr; i < n; i++)
 		msnap_alloc_unmark(sbi, s->block[i]);
 	/* The record's pages are reserved: building it cannot fail. */
-	err = msnap_build_record(sbi, t, nt, c);
-	if (!err)
-		err = msnap_apply(t, nt, s);
-	if (err) {
-		/*
-		 * The pages left their dirty sets: only a damaged page map
-		 * or ENOMEM storing the new mapping (msnap_map_set) gets
-		 * here; stop all changes rather than lose them silently.
-		 */
-		msnap_fs_error(sb, err, "building a commit");
-		return err;
-	}
-	*pages = s->nr;
+	err = msnap_build_record(sbi, req->t, req->nt, c);
+	if (err)
+		goto out_fs_error;
+	err = msnap_apply(req->t, req->nt, s);
+	if (err)
+		goto out_fs_error;
+	req->pages = s->nr;
 	msnap_stats_inc(&sbi->stats, MSNAP_ST_PERSISTS, 1);
 	msnap_stats_inc(&sbi->stats, MSNAP_ST_PAGES, s->nr);
 	msnap_commit_submit(sb, c);	/* c is not ours any more */
-	sbi->ns_len = 0;
+	sbi->nslog_len = 0;
 	msnap_stats_since(&sbi->stats, MSNAP_ST_SUBMIT_NS, t0);
 	return 0;
+
+out_fs_error:
+	/*
+	 * The pages left their dirty sets: only a damaged page map or
+	 * ENOMEM storing the new mapping (msnap_map_set) gets here; stop
+	 * all changes rather than lose them silently.
+	 */
+	msnap_fs_error(sb, err, "building a commit");
+	return err;
 }
 
 /*
- * Persist the dirty pages of @t (only those thread @tid dirtied, with
- * MSNAP_THREAD) as one atomic commit.  Returns once they are durable,
- * or, with MSNAP_ASYNC or an io_uring command, once they are snapshotted.
- * *@epoch is the commit's sequence number (with nothing to commit, the
- * last one issued), *@pages the pages it writes.
+ * Persist the dirty pages of req->t (only those thread req->tid dirtied,
+ * with MSNAP_THREAD) as one atomic commit.  Returns once they are
+ * durable, or, with MSNAP_ASYNC or a callback (req->cb, the io_uring
+ * command's), once they are snapshotted: the callback is called when
+ * they are durable.  req->epoch is the commit's sequence number (with
+ * nothing to commit, the last one issued), req->pages the pages it
+ * writes; req->empty says there was nothing to commit, and then the
+ * callback is never called.
  */
-int msnap_persist(struct super_block *sb, struct msnap_target *t,
-		  unsigned int nt, u64 flags, pid_t tid,
-		  struct io_uring_cmd *ucmd, u64 *epoch, u64 *pages)
+int msnap_persist(struct super_block *sb, struct msnap_persist_req *req)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	struct msnap_commit *c;
 	u64 t0;
 	int err;
 
-	*pages = 0;
+	req->pages = 0;
+	req->empty = false;
 	if (sb_rdonly(sb))
 		return -EROFS;
 	c = msnap_commit_alloc(sbi);
 	if (!c)
 		return -ENOMEM;
-	c->ucmd = ucmd;
+	c->cb = req->cb;
 #ifdef MSNAP_PLANT_ABBA
 	/* Planted bug (test-only build): snap_lock, then commit_mutex. */
 	down_read(&sbi->snap_lock);
@@ -382,27 +412,28 @@ int msnap_persist(struct super_block *sb, struct msnap_target *t,
 	up_read(&sbi->snap_lock);
 #endif
 	t0 = ktime_get_ns();
-	if (!(flags & MSNAP_NOWAIT)) {
+	if (!(req->flags & MSNAP_NOWAIT)) {
 		mutex_lock(&sbi->commit_mutex);
 	} else if (!mutex_trylock(&sbi->commit_mutex)) {
-		msnap_commit_free(c);
-		return -EAGAIN;
+		err = -EAGAIN;
+		goto out_free_commit;
 	}
 	msnap_stats_since(&sbi->stats, MSNAP_ST_LOCK_NS, t0);
-	err = sbi->error ? -EIO : msnap_persist_locked(sb, t, nt, flags, tid,
-							c, pages);
-	*epoch = sbi->next_seq - 1;
+	err = sbi->error ? -EIO : msnap_persist_locked(sb, req, c);
+	req->epoch = sbi->next_seq - 1;
 	mutex_unlock(&sbi->commit_mutex);
-	if (err) {
-		if (err > 0)	/* nothing to commit */
-			err = 0;
-		msnap_commit_free(c);
-		if (err || ucmd)
-			return err ? err : -ENODATA;
-	}
-	if ((flags & MSNAP_ASYNC) || ucmd)
+	if (err)
+		goto out_free_commit;
+	if (req->empty)
+		msnap_commit_free(c);	/* never submitted */
+	/* With nothing to commit, wait for the last commit issued. */
+	if ((req->flags & MSNAP_ASYNC) || req->cb.done)
 		return 0;
-	return msnap_commit_wait(sbi, *epoch, false);
+	return msnap_commit_wait(sbi, req->epoch, false);
+
+out_free_commit:
+	msnap_commit_free(c);
+	return err;
 }
 
 /* fsync: persist the whole file. */
@@ -411,11 +442,11 @@ int msnap_persist_inode(struct inode *inode)
 	struct msnap_target t = {
 		.inode = inode, .first = 0, .last = ULONG_MAX,
 	};
-	u64 epoch, pages;
+	struct msnap_persist_req req = { .t = &t, .nt = 1 };
 
 	if (sb_rdonly(inode->i_sb))
 		return 0;
-	return msnap_persist(inode->i_sb, &t, 1, 0, 0, NULL, &epoch, &pages);
+	return msnap_persist(inode->i_sb, &req);
 }
 
 /*
@@ -452,23 +483,29 @@ int msnap_zero_persisted_tail(struct inode *inode, loff_t cut)
 	if (!page)
 		return -ENOMEM;
 	err = msnap_io_sync(inode->i_sb, old, page, REQ_OP_READ);
-	if (!err)
-		err = msnap_alloc_blocks(sbi, 1, &block, true);
-	if (!err) {
-		addr = kmap_local_page(page);
-		memset(addr + off, 0, PAGE_SIZE - off);
-		crc = msnap_crc32c(addr, PAGE_SIZE);
-		kunmap_local(addr);
-		err = msnap_io_sync(inode->i_sb, block, page,
-				    REQ_OP_WRITE | REQ_SYNC | REQ_FUA);
-		if (!err)
-			err = msnap_ns_log_data(sbi, inode->i_ino, index, block,
-						crc);
-		if (!err)
-			err = msnap_map_set(inode, index, block);
-		else
-			msnap_alloc_unmark(sbi, block);
-	}
+	if (err)
+		goto out_free_page;
+	err = msnap_alloc_blocks(sbi, 1, &block, true);
+	if (err)
+		goto out_free_page;
+	addr = kmap_local_page(page);
+	memset(addr + off, 0, PAGE_SIZE - off);
+	crc = msnap_crc32c(addr, PAGE_SIZE);
+	kunmap_local(addr);
+	err = msnap_io_sync(inode->i_sb, block, page,
+			    REQ_OP_WRITE | REQ_SYNC | REQ_FUA);
+	if (err)
+		goto out_unmark;
+	err = msnap_nslog_add_data(sbi, inode->i_ino, index, block, crc);
+	if (err)
+		goto out_unmark;
+	/* The DATA entry is queued: the block is the file's from here on. */
+	err = msnap_map_set(inode, index, block);
+	goto out_free_page;
+
+out_unmark:
+	msnap_alloc_unmark(sbi, block);
+out_free_page:
 	__free_page(page);
 	return err;
 }
@@ -483,35 +520,36 @@ static void msnap_abort_page(struct inode *inode, pgoff_t index)
 }
 
 /*
- * Discard the unpersisted changes of @t.  In-flight commits finish first,
- * so that every page refaults with its last persisted contents.
+ * Discard the unpersisted changes of req->t (req->tid's, with
+ * MSNAP_THREAD); req->pages is how many pages.  In-flight commits finish
+ * first, so that every page refaults with its last persisted contents.
+ * Lock order as everywhere: commit_mutex, the invalidate lock, snap_lock.
  */
-int msnap_abort(struct super_block *sb, struct msnap_target *t,
-		unsigned int nt, u64 flags, pid_t tid, u64 *pages)
+void msnap_abort(struct super_block *sb, struct msnap_persist_req *req)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
+	struct msnap_target *t = req->t;
 	unsigned long index;
 	unsigned int i;
 	void *entry;
 
-	*pages = 0;
+	req->pages = 0;
 	mutex_lock(&sbi->commit_mutex);
 	msnap_commit_drain(sbi);
-	for (i = 0; i < nt; i++) {
+	for (i = 0; i < req->nt; i++) {
 		struct address_space *mapping = t[i].inode->i_mapping;
 
 		filemap_invalidate_lock(mapping);
 		down_write(&sbi->snap_lock);
 		xa_for_each_range(&MSNAP_I(t[i].inode)->dirty, index, entry,
 				  t[i].first, t[i].last) {
-			if (!msnap_mine(entry, flags, tid))
+			if (!msnap_mine(entry, req))
 				continue;
 			msnap_abort_page(t[i].inode, index);
-			(*pages)++;
+			req->pages++;
 		}
 		up_write(&sbi->snap_lock);
 		filemap_invalidate_unlock(mapping);
 	}
 	mutex_unlock(&sbi->commit_mutex);
-	return 0;
 }

@@ -2,10 +2,10 @@
 /*
  * memsnap: mount-time loading and crash recovery.
  *
- * Picks the newer valid superblock (falling back to the other), loads the
- * allocation bitmap and every inode of its checkpoint, then replays the
- * log: commit records of consecutive sequence numbers from ckpt_seq + 1,
- * each applied whole, until the first one that is missing or invalid
+ * Once super.c has chosen the superblock, loads the allocation bitmap
+ * and every inode of its checkpoint, then replays the log: commit
+ * records of consecutive sequence numbers from ckpt_seq + 1, each
+ * applied whole, until the first one that is missing or invalid
  * (prefix semantics).  A record is valid only if every data block it
  * names has the CRC32C it states, so a commit whose data did not all
  * reach the disk is not replayed.  The work is bounded by the log size.
@@ -26,167 +26,6 @@ struct msnap_mount {
 	struct xarray		touched; /* inos the record being applied changed */
 	u64			replayed;
 };
-
-static const char *msnap_super_problem(struct super_block *sb,
-				       struct msnap_super *ds)
-{
-	u64 blocks = le64_to_cpu(ds->blocks);
-	u64 log_start = le64_to_cpu(ds->log_start);
-	u64 log_blocks = le64_to_cpu(ds->log_blocks);
-	u64 bm_start = le64_to_cpu(ds->bitmap_start);
-	u64 bm_blocks = le64_to_cpu(ds->bitmap_blocks);
-	u32 height = le32_to_cpu(ds->inode_height);
-
-	if (le64_to_cpu(ds->magic) != MSNAP_SB_MAGIC)
-		return "bad magic";
-	if (!msnap_crc_ok(ds, &ds->crc))
-		return "bad CRC";
-	if (le32_to_cpu(ds->version) == 1)
-		return "format version 1 (copy the files off, re-run mkfs.memsnap)";
-	if (le32_to_cpu(ds->version) != MSNAP_VERSION)
-		return "unsupported format version";
-	if (le64_to_cpu(ds->incompat) & ~MSNAP_FEATURE_INCOMPAT_SUPP)
-		return "unknown incompatible features";
-	if (!(le64_to_cpu(ds->incompat) & MSNAP_FEATURE_INCOMPAT_LOG_NONCE) ||
-	    !ds->log_nonce)
-		return "no log nonce";
-	if (!sb_rdonly(sb) &&
-	    le64_to_cpu(ds->ro_compat) & ~MSNAP_FEATURE_RO_COMPAT_SUPP)
-		return "unknown read-only-compatible features (mount read-only)";
-	if (le32_to_cpu(ds->block_size) != MSNAP_BLOCK_SIZE)
-		return "unsupported block size";
-	if (memchr_inv(ds->reserved, 0, sizeof(ds->reserved)) ||
-	    ds->reserved32 || !memchr(ds->label, 0, sizeof(ds->label)))
-		return "reserved fields not zero";
-	if (le32_to_cpu(ds->state) & ~(MSNAP_SB_CLEAN | MSNAP_SB_ERROR))
-		return "unknown state bits";
-	/* Inode numbers are keys of the inode tree, which ends at 504^7. */
-	if (le64_to_cpu(ds->next_ino) < MSNAP_FIRST_INO ||
-	    le64_to_cpu(ds->next_ino) > msnap_tree_span(MSNAP_TREE_MAX_HEIGHT))
-		return "next_ino out of range";
-	if (blocks > bdev_nr_bytes(sb->s_bdev) >> MSNAP_BLOCK_SHIFT)
-		return "filesystem larger than the device";
-	if (log_blocks < 4)
-		return "log shorter than 4 blocks";
-	if (log_start != 2 || bm_start != log_start + log_blocks ||
-	    bm_blocks != DIV_ROUND_UP(blocks - min(blocks, bm_start),
-				      MSNAP_BITMAP_BITS) ||
-	    le64_to_cpu(ds->data_start) != bm_start + 2 * bm_blocks ||
-	    le64_to_cpu(ds->data_start) >= blocks ||
-	    le64_to_cpu(ds->log_head) >= log_blocks ||
-	    le32_to_cpu(ds->bitmap_copy) > 1 || height > MSNAP_TREE_MAX_HEIGHT ||
-	    !height != !le64_to_cpu(ds->inode_root))
-		return "inconsistent geometry";
-	return NULL;
-}
-
-/* Read superblock @slot into @ds; NULL if valid, else what is wrong. */
-static const char *msnap_read_one_super(struct super_block *sb, int slot,
-					struct msnap_super *ds)
-{
-	struct buffer_head *bh = sb_bread(sb, slot);
-
-	if (!bh)
-		return "read error";
-	memcpy(ds, bh->b_data, sizeof(*ds));
-	brelse(bh);
-	return msnap_super_problem(sb, ds);
-}
-
-static void msnap_apply_super(struct msnap_sb_info *sbi, struct msnap_super *ds,
-			      int slot)
-{
-	sbi->blocks = le64_to_cpu(ds->blocks);
-	sbi->log_start = le64_to_cpu(ds->log_start);
-	sbi->log_blocks = le64_to_cpu(ds->log_blocks);
-	sbi->bitmap_start = le64_to_cpu(ds->bitmap_start);
-	sbi->bitmap_blocks = le64_to_cpu(ds->bitmap_blocks);
-	sbi->data_start = le64_to_cpu(ds->data_start);
-	memcpy(sbi->uuid, ds->uuid, sizeof(sbi->uuid));
-	memcpy(sbi->label, ds->label, sizeof(sbi->label));
-	sbi->generation = le64_to_cpu(ds->generation);
-	sbi->log_nonce = le64_to_cpu(ds->log_nonce);
-	sbi->compat = le64_to_cpu(ds->compat);
-	sbi->sb_slot = slot;
-	sbi->bitmap_copy = le32_to_cpu(ds->bitmap_copy);
-	sbi->ckpt_seq = le64_to_cpu(ds->ckpt_seq);
-	sbi->next_seq = sbi->ckpt_seq + 1;
-	sbi->durable_seq = sbi->ckpt_seq;
-	sbi->log_head = le64_to_cpu(ds->log_head);
-	sbi->inode_root = le64_to_cpu(ds->inode_root);
-	sbi->inode_height = le32_to_cpu(ds->inode_height);
-	sbi->next_ino = le64_to_cpu(ds->next_ino);
-	sbi->mkfs_time = le64_to_cpu(ds->mkfs_time);
-	sbi->sb_state = le32_to_cpu(ds->state) & MSNAP_SB_ERROR;
-	sbi->error_code = le32_to_cpu(ds->error_code);
-	sbi->error_time = le64_to_cpu(ds->error_time);
-	memcpy(&sbi->disk_super, ds, sizeof(*ds));
-}
-
-/*
- * Whether superblock @ds, invalid for @why, is what a torn or missing
- * write leaves (no magic, a bad CRC, unreadable) rather than a complete
- * write of something wrong.
- */
-static bool msnap_super_torn(struct msnap_super *ds, const char *why)
-{
-	return le64_to_cpu(ds->magic) != MSNAP_SB_MAGIC ||
-	       !msnap_crc_ok(ds, &ds->crc) || !strcmp(why, "read error");
-}
-
-/*
- * Choose the newer valid superblock, or the only valid one.  The other
- * one is a fallback only if the invalid one may be a torn write: a
- * complete superblock (its CRC matches) newer than the valid one made
- * the older checkpoint's released blocks reusable, so that checkpoint
- * is no longer consistent (docs/design.md, "Which superblock").
- */
-static int msnap_read_super(struct super_block *sb)
-{
-	struct msnap_super *ds[2];
-	const char *why[2];
-	int slot, err = 0;
-
-	ds[0] = kmalloc(sizeof(*ds[0]), GFP_KERNEL);
-	ds[1] = kmalloc(sizeof(*ds[1]), GFP_KERNEL);
-	if (!ds[0] || !ds[1]) {
-		err = -ENOMEM;
-		goto out;
-	}
-	why[0] = msnap_read_one_super(sb, MSNAP_SB_BLOCK_A, ds[0]);
-	why[1] = msnap_read_one_super(sb, MSNAP_SB_BLOCK_B, ds[1]);
-	if (why[0] && why[1]) {
-		msnap_err(sb, "no valid superblock (A: %s; B: %s)", why[0],
-			  why[1]);
-		err = -EINVAL;
-		goto out;
-	}
-	slot = why[0] ? 0 : 1;		/* the invalid one, if any */
-	if (why[slot] && !msnap_super_torn(ds[slot], why[slot]) &&
-	    le64_to_cpu(ds[slot]->generation) >
-	    le64_to_cpu(ds[1 - slot]->generation)) {
-		msnap_err(sb, "superblock %c, the newer: %s (not falling back to the older checkpoint; run fsck.memsnap)",
-			  'A' + slot, why[slot]);
-		err = -EINVAL;
-		goto out;
-	}
-	if (why[0] || why[1])
-		msnap_warn(sb, "superblock %c: %s; using the other",
-			   why[0] ? 'A' : 'B', why[0] ? why[0] : why[1]);
-	slot = why[0] ? 1 : why[1] ? 0 :
-	       le64_to_cpu(ds[1]->generation) > le64_to_cpu(ds[0]->generation);
-	msnap_apply_super(MSNAP_SB(sb), ds[slot], slot);
-	if (le32_to_cpu(ds[slot]->state) & MSNAP_SB_ERROR) {
-		time64_t t = le64_to_cpu(ds[slot]->error_time);
-
-		msnap_warn(sb, "an error was recorded (%pe at %ptT UTC): run fsck.memsnap",
-			   ERR_PTR(-(int)le32_to_cpu(ds[slot]->error_code)), &t);
-	}
-out:
-	kfree(ds[0]);
-	kfree(ds[1]);
-	return err;
-}
 
 /*
  * A node of a tree of the checkpoint; @arg starts with the tree's owner
@@ -249,12 +88,14 @@ static int msnap_load_map(struct super_block *sb, struct inode *inode)
 	}
 	err = msnap_tree_walk(sb, mi->map_root, mi->map_height, lm.owner, 0,
 			      msnap_load_page, msnap_load_node, &lm);
-	if (!err && lm.mapped != mi->nblocks) {
+	if (err)
+		return err;
+	if (lm.mapped != mi->nblocks) {
 		msnap_err(sb, "inode %llu: blocks is %llu, but %llu pages are mapped",
 			  lm.owner, mi->nblocks, lm.mapped);
-		err = -EUCLEAN;
+		return -EUCLEAN;
 	}
-	return err;
+	return 0;
 }
 
 static int msnap_load_inode(struct super_block *sb, u64 ino, u64 block,
@@ -358,10 +199,10 @@ static int msnap_replay_entry(struct msnap_mount *m, struct msnap_entry_hdr *h)
 			return -EUCLEAN;
 		}
 		err = msnap_alloc_mark(sbi, le64_to_cpu(d->block));
-		if (!err)
-			err = msnap_map_set(inode, le64_to_cpu(d->index),
-					    le64_to_cpu(d->block));
-		return err;
+		if (err)
+			return err;
+		return msnap_map_set(inode, le64_to_cpu(d->index),
+				     le64_to_cpu(d->block));
 	case MSNAP_ENTRY_NAME:
 		if (!msnap_name_ok(n->name, le32_to_cpu(n->name_len)))
 			return -EUCLEAN;
@@ -383,171 +224,6 @@ static int msnap_replay_entry(struct msnap_mount *m, struct msnap_entry_hdr *h)
 		return msnap_map_truncate(inode, le64_to_cpu(t->first_index));
 	}
 	return -EUCLEAN;
-}
-
-/*
- * The size a well-formed entry of its type has (reserved fields zero, a
- * name zero padded), 0 if it is not well formed.  Kept in step with the
- * user-space reader's entry_len() (tools/lib/msnapfs_log.c), so that the
- * kernel and fsck end the log at the same record.
- */
-static size_t msnap_entry_size(struct msnap_entry_hdr *h)
-{
-	struct msnap_entry_inode *i = (void *)h;
-	struct msnap_entry_data *d = (void *)h;
-	struct msnap_entry_name *n = (void *)h;
-	u32 nl;
-
-	switch (le16_to_cpu(h->type)) {
-	case MSNAP_ENTRY_DATA:
-		return d->reserved ? 0 : sizeof(*d);
-	case MSNAP_ENTRY_INODE:
-		return i->reserved ? 0 : sizeof(*i);
-	case MSNAP_ENTRY_NAME:
-		if (le16_to_cpu(h->len) < sizeof(*n) || n->reserved)
-			return 0;
-		nl = le32_to_cpu(n->name_len);
-		if (!nl || nl > MSNAP_NAME_MAX ||
-		    le16_to_cpu(h->len) != round_up(sizeof(*n) + nl, 8) ||
-		    memchr_inv(n->name + nl, 0,
-			       le16_to_cpu(h->len) - sizeof(*n) - nl))
-			return 0;
-		return le16_to_cpu(h->len);
-	case MSNAP_ENTRY_UNLINK:
-		return sizeof(struct msnap_entry_unlink);
-	case MSNAP_ENTRY_TRUNCATE:
-		return sizeof(struct msnap_entry_truncate);
-	}
-	return 0;
-}
-
-/* Check the entries of one log block parse exactly to bytes_used. */
-static bool msnap_log_block_parses(struct msnap_log_block *lb)
-{
-	u32 used = le32_to_cpu(lb->bytes_used), off, len, n = 0;
-	struct msnap_entry_hdr *h;
-
-	if (used > MSNAP_LOG_PAYLOAD)
-		return false;
-	for (off = 0; off < used; off += len, n++) {
-		if (used - off < sizeof(*h))
-			return false;
-		h = (void *)(lb->payload + off);
-		len = le16_to_cpu(h->len);
-		if (len < sizeof(*h) || len % 8 || len > used - off ||
-		    len != msnap_entry_size(h) || h->reserved)
-			return false;
-	}
-	return n == le32_to_cpu(lb->entries);
-}
-
-struct msnap_replay_rec {
-	struct buffer_head	**bhs;
-	u32			count;
-};
-
-static void msnap_replay_rec_free(struct msnap_replay_rec *r)
-{
-	u32 i;
-
-	for (i = 0; i < r->count; i++)
-		brelse(r->bhs[i]);
-	kfree(r->bhs);
-}
-
-static bool msnap_log_block_ok(struct msnap_sb_info *sbi,
-			       struct msnap_log_block *lb, u64 seq, u32 index)
-{
-	return le32_to_cpu(lb->magic) == MSNAP_LOG_MAGIC &&
-	       msnap_crc_ok(lb, &lb->crc) && le64_to_cpu(lb->seq) == seq &&
-	       le32_to_cpu(lb->index) == index &&
-	       le64_to_cpu(lb->nonce) == sbi->log_nonce &&
-	       !memchr_inv(lb->reserved, 0, sizeof(lb->reserved)) &&
-	       msnap_log_block_parses(lb);
-}
-
-/*
- * Every data block of a DATA entry holds what the record says: 1 if so,
- * 0 if not (a torn commit: the end of the log), -EUCLEAN for a block
- * outside the data area, which no commit writes (fsck's data_crc_check
- * calls it corruption too).
- */
-static int msnap_record_data_ok(struct super_block *sb,
-				struct msnap_log_block *lb)
-{
-	u32 used = le32_to_cpu(lb->bytes_used), off;
-	struct msnap_entry_data *d;
-	struct buffer_head *bh;
-	bool ok;
-
-	for (off = 0; off < used; off += le16_to_cpu(d->hdr.len)) {
-		d = (void *)(lb->payload + off);
-		if (le16_to_cpu(d->hdr.type) != MSNAP_ENTRY_DATA)
-			continue;
-		if (!msnap_is_data_block(MSNAP_SB(sb), le64_to_cpu(d->block))) {
-			msnap_err(sb, "commit %llu: DATA for inode %llu: block %llu outside the data area",
-				  le64_to_cpu(lb->seq), le64_to_cpu(d->hdr.ino),
-				  le64_to_cpu(d->block));
-			return -EUCLEAN;
-		}
-		bh = sb_bread(sb, le64_to_cpu(d->block));
-		if (!bh)
-			return 0;
-		ok = msnap_crc32c(bh->b_data, MSNAP_BLOCK_SIZE) ==
-		     le32_to_cpu(d->data_crc);
-		brelse(bh);
-		if (!ok)
-			return 0;
-	}
-	return 1;
-}
-
-/*
- * Read the record at log offset @pos as commit @seq: 1 if valid, 0 if
- * not (the end of the log), or an error.  The blocks are checked in
- * order and a data block only once its log block's framing was.
- */
-static int msnap_read_record(struct super_block *sb, u64 pos, u64 seq,
-			     struct msnap_replay_rec *r)
-{
-	struct msnap_sb_info *sbi = MSNAP_SB(sb);
-	struct msnap_log_block *lb;
-	u32 i, count = 1;
-	int ok;
-
-	r->count = 0;
-	r->bhs = NULL;
-	for (i = 0; i < count; i++) {
-		struct buffer_head *bh;
-
-		bh = sb_bread(sb, sbi->log_start + (pos + i) % sbi->log_blocks);
-		if (!bh)
-			return 0;
-		lb = (void *)bh->b_data;
-		if (!i) {
-			count = le32_to_cpu(lb->count);
-			if (!count || count > sbi->log_blocks / MSNAP_RECORD_MAX_DIV ||
-			    !msnap_log_fits(sbi, count))
-				count = 0;
-			r->bhs = kcalloc(max(count, 1U), sizeof(*r->bhs),
-					 GFP_KERNEL);
-			if (!r->bhs || !count) {
-				brelse(bh);
-				return r->bhs ? 0 : -ENOMEM;
-			}
-		}
-		r->bhs[r->count++] = bh;
-		if (le32_to_cpu(lb->count) != count ||
-		    !msnap_log_block_ok(sbi, lb, seq, i))
-			return 0;
-	}
-	/* fsck checks every block's framing before any data block. */
-	for (i = 0; i < count; i++) {
-		ok = msnap_record_data_ok(sb, (void *)r->bhs[i]->b_data);
-		if (ok <= 0)
-			return ok;
-	}
-	return 1;
 }
 
 /*
@@ -598,49 +274,64 @@ static int msnap_apply_record(struct msnap_mount *m, struct msnap_replay_rec *r)
 		     off += le16_to_cpu(h->len)) {
 			h = (void *)(lb->payload + off);
 			err = msnap_replay_entry(m, h);
-			if (!err)
-				err = xa_err(xa_store(&m->touched,
-						      le64_to_cpu(h->ino),
-						      xa_mk_value(1),
-						      GFP_KERNEL));
-			if (err) {
-				msnap_err(m->sb, "commit %llu: entry of type %u for inode %llu does not apply",
-					  le64_to_cpu(lb->seq),
-					  le16_to_cpu(h->type),
-					  le64_to_cpu(h->ino));
-				xa_destroy(&m->touched);
-				return err;
-			}
+			if (err)
+				goto out_refused;
+			err = xa_err(xa_store(&m->touched, le64_to_cpu(h->ino),
+					      xa_mk_value(1), GFP_KERNEL));
+			if (err)
+				goto out_refused;
 		}
 	}
 	return msnap_record_end_check(m, le64_to_cpu(lb->seq));
+
+out_refused:
+	msnap_err(m->sb, "commit %llu: entry of type %u for inode %llu does not apply",
+		  le64_to_cpu(lb->seq), le16_to_cpu(h->type),
+		  le64_to_cpu(h->ino));
+	xa_destroy(&m->touched);
+	return err;
+}
+
+/*
+ * Replay the record at the end of the replayed log if it is valid;
+ * *@more says whether one was (and the next one may follow).
+ */
+static int msnap_replay_next(struct msnap_mount *m, bool *more)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(m->sb);
+	u64 pos = (sbi->log_head + sbi->log_used) % sbi->log_blocks;
+	struct msnap_replay_rec r;
+	int err;
+
+	*more = false;
+	err = msnap_read_record(m->sb, pos, sbi->next_seq, &r);
+	if (err || !r.valid)
+		goto out_free_rec;
+	err = msnap_apply_record(m, &r);
+	if (err)
+		goto out_free_rec;
+	sbi->log_used += r.count;
+	sbi->durable_seq = sbi->next_seq++;
+	m->replayed++;
+	*more = true;
+out_free_rec:
+	msnap_replay_rec_free(&r);
+	return err;
 }
 
 static int msnap_replay(struct msnap_mount *m)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(m->sb);
-	struct msnap_replay_rec r;
-	int err = 0;
+	bool more = true;
+	int err;
 
-	while (sbi->log_used < sbi->log_blocks) {
-		u64 pos = (sbi->log_head + sbi->log_used) % sbi->log_blocks;
-		int ok = msnap_read_record(m->sb, pos, sbi->next_seq, &r);
-
-		if (ok < 0)
-			err = ok;
-		else if (ok)
-			err = msnap_apply_record(m, &r);
-		if (ok > 0 && !err) {
-			sbi->log_used += r.count;
-			sbi->durable_seq = sbi->next_seq++;
-			m->replayed++;
-		}
-		msnap_replay_rec_free(&r);
-		if (ok <= 0 || err)
-			break;
+	while (more && sbi->log_used < sbi->log_blocks) {
+		err = msnap_replay_next(m, &more);
+		if (err)
+			return err;
 		cond_resched();
 	}
-	return err;
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -686,45 +377,62 @@ static void msnap_mount_release(struct msnap_mount *m)
 	xa_destroy(&m->inodes);
 }
 
+/* The checkpoint's inodes, then the log; commit_mutex held. */
+static int msnap_load_locked(struct msnap_mount *m, struct inode **root)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(m->sb);
+	int err;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	err = msnap_tree_walk(m->sb, sbi->inode_root, sbi->inode_height, 0, 0,
+			      msnap_load_inode, msnap_load_node, m);
+	msnap_alloc_loaded(sbi);
+	if (err)
+		return err;
+	*root = xa_load(&m->inodes, MSNAP_ROOT_INO);
+	if (!*root || !S_ISDIR((*root)->i_mode)) {
+		msnap_err(m->sb, "root directory missing");
+		return -EUCLEAN;
+	}
+	return msnap_replay(m);
+}
+
+/*
+ * Mount: the allocator, the checkpoint of the superblock super.c chose,
+ * the log replayed over it, and the namespace in the dcache.
+ */
 int msnap_load(struct super_block *sb)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
 	struct msnap_mount m = { .sb = sb };
-	struct inode *root;
+	struct inode *root = NULL;
 	int err;
 
-	err = msnap_read_super(sb);
+	err = msnap_alloc_init(sbi);
 	if (err)
 		return err;
-	err = msnap_alloc_init(sbi);
-	if (!err)
-		err = msnap_alloc_load(sb, sbi->bitmap_copy);
+	err = msnap_alloc_load(sb, sbi->bitmap_copy);
 	if (err)
 		return err;
 	xa_init(&m.inodes);
 	xa_init(&m.touched);
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_tree_walk(sb, sbi->inode_root, sbi->inode_height, 0, 0,
-			      msnap_load_inode, msnap_load_node, &m);
-	msnap_alloc_loaded(sbi);
-	root = xa_load(&m.inodes, MSNAP_ROOT_INO);
-	if (!err && (!root || !S_ISDIR(root->i_mode))) {
-		msnap_err(sb, "root directory missing");
-		err = -EUCLEAN;
-	}
-	if (!err)
-		err = msnap_replay(&m);
+	err = msnap_load_locked(&m, &root);
 	mutex_unlock(&sbi->commit_mutex);
-	if (!err) {
-		xa_erase(&m.inodes, MSNAP_ROOT_INO);
-		sb->s_root = d_make_root(root);
-		if (!sb->s_root)
-			err = -ENOMEM;
+	if (err)
+		goto out_release;
+	xa_erase(&m.inodes, MSNAP_ROOT_INO);
+	sb->s_root = d_make_root(root);
+	if (!sb->s_root) {
+		err = -ENOMEM;
+		goto out_release;
 	}
-	if (!err)
-		err = msnap_build_namespace(&m, sb->s_root);
-	msnap_mount_release(&m);
-	if (!err && m.replayed)
+	err = msnap_build_namespace(&m, sb->s_root);
+	if (err)
+		goto out_release;
+	if (m.replayed)
 		msnap_info(sb, "replayed %llu commit(s) from the log", m.replayed);
+out_release:
+	msnap_mount_release(&m);
 	return err;
 }

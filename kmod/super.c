@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * memsnap: the filesystem type, mounting, superblock writes, statfs, sync
- * and module entry points.
+ * memsnap: the filesystem type, mounting, reading the superblock (the
+ * newer valid one of two), recording an error in it, statfs, sync and
+ * module entry points.  The top layer: it calls every other one, and
+ * nothing calls it but the VFS.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -16,37 +18,6 @@
 #include <linux/statfs.h>
 
 #include "memsnap.h"
-
-static_assert(sizeof(struct msnap_super) == MSNAP_BLOCK_SIZE);
-static_assert(sizeof(struct msnap_log_block) == MSNAP_BLOCK_SIZE);
-
-/*
- * The one function that handles runtime errors: the first IO error (or
- * inconsistency found while running) makes the filesystem refuse every
- * further change, so nothing half-done ever reaches the disk, and is
- * recorded in the superblock (error_work) for the next mount and fsck.
- * Any context, bio completion included.
- */
-void msnap_fs_error(struct super_block *sb, int err, const char *what)
-{
-	struct msnap_sb_info *sbi = MSNAP_SB(sb);
-	unsigned long flags;
-
-	if (cmpxchg(&sbi->error, 0, err))
-		return;
-	msnap_err(sb, "error %d while %s: refusing further changes (unmount and run fsck.memsnap)",
-		  err, what);
-	WRITE_ONCE(sbi->error_time_now, ktime_get_real_seconds());
-	/*
-	 * Not from here: it sleeps, and this may run under commit_mutex.
-	 * Not on sbi->wq either: a checkpoint flushes that one under
-	 * commit_mutex, which error_work takes.
-	 */
-	spin_lock_irqsave(&sbi->error_lock, flags);
-	if (sbi->mounted && !sbi->error_closed && !sb_rdonly(sb))
-		queue_work(system_long_wq, &sbi->error_work);
-	spin_unlock_irqrestore(&sbi->error_lock, flags);
-}
 
 /*
  * Record the error in the superblock: the newest durable superblock
@@ -79,14 +50,15 @@ static int msnap_write_error_super(struct super_block *sb)
 	msnap_set_crc(ds, &ds->crc);
 	mark_buffer_dirty(bh);
 	err = __sync_dirty_buffer(bh, REQ_SYNC | REQ_PREFLUSH | REQ_FUA);
-	if (!err) {
-		memcpy(&sbi->disk_super, ds, sizeof(*ds));
-		sbi->generation++;
-		sbi->sb_slot = slot;
-		sbi->sb_state |= MSNAP_SB_ERROR;
-		sbi->error_code = code;
-		sbi->error_time = now;
-	}
+	if (err)
+		goto out_brelse;
+	memcpy(&sbi->disk_super, ds, sizeof(*ds));
+	sbi->generation++;
+	sbi->sb_slot = slot;
+	sbi->sb_state |= MSNAP_SB_ERROR;
+	sbi->error_code = code;
+	sbi->error_time = now;
+out_brelse:
 	brelse(bh);
 	return err;
 }
@@ -112,60 +84,165 @@ void msnap_error_work(struct work_struct *work)
 		msnap_warn(sb, "error recorded in the superblock");
 }
 
-/* Write the checkpoint's superblock over the older one, durably. */
-int msnap_write_super(struct super_block *sb)
+static const char *msnap_super_problem(struct super_block *sb,
+				       struct msnap_super *ds)
 {
-	struct msnap_sb_info *sbi = MSNAP_SB(sb);
-	int slot = 1 - sbi->sb_slot;
-	struct buffer_head *bh;
-	struct msnap_super *ds;
-	int err;
+	u64 blocks = le64_to_cpu(ds->blocks);
+	u64 log_start = le64_to_cpu(ds->log_start);
+	u64 log_blocks = le64_to_cpu(ds->log_blocks);
+	u64 bm_start = le64_to_cpu(ds->bitmap_start);
+	u64 bm_blocks = le64_to_cpu(ds->bitmap_blocks);
+	u32 height = le32_to_cpu(ds->inode_height);
 
-	bh = msnap_bh_new(sb, slot);
+	if (le64_to_cpu(ds->magic) != MSNAP_SB_MAGIC)
+		return "bad magic";
+	if (!msnap_crc_ok(ds, &ds->crc))
+		return "bad CRC";
+	if (le32_to_cpu(ds->version) == 1)
+		return "format version 1 (copy the files off, re-run mkfs.memsnap)";
+	if (le32_to_cpu(ds->version) != MSNAP_VERSION)
+		return "unsupported format version";
+	if (le64_to_cpu(ds->incompat) & ~MSNAP_FEATURE_INCOMPAT_SUPP)
+		return "unknown incompatible features";
+	if (!(le64_to_cpu(ds->incompat) & MSNAP_FEATURE_INCOMPAT_LOG_NONCE) ||
+	    !ds->log_nonce)
+		return "no log nonce";
+	if (!sb_rdonly(sb) &&
+	    le64_to_cpu(ds->ro_compat) & ~MSNAP_FEATURE_RO_COMPAT_SUPP)
+		return "unknown read-only-compatible features (mount read-only)";
+	if (le32_to_cpu(ds->block_size) != MSNAP_BLOCK_SIZE)
+		return "unsupported block size";
+	if (memchr_inv(ds->reserved, 0, sizeof(ds->reserved)) ||
+	    ds->reserved32 || !memchr(ds->label, 0, sizeof(ds->label)))
+		return "reserved fields not zero";
+	if (le32_to_cpu(ds->state) & ~(MSNAP_SB_CLEAN | MSNAP_SB_ERROR))
+		return "unknown state bits";
+	/* Inode numbers are keys of the inode tree, which ends at 504^7. */
+	if (le64_to_cpu(ds->next_ino) < MSNAP_FIRST_INO ||
+	    le64_to_cpu(ds->next_ino) > msnap_tree_span(MSNAP_TREE_MAX_HEIGHT))
+		return "next_ino out of range";
+	if (blocks > bdev_nr_bytes(sb->s_bdev) >> MSNAP_BLOCK_SHIFT)
+		return "filesystem larger than the device";
+	if (log_blocks < 4)
+		return "log shorter than 4 blocks";
+	if (log_start != 2 || bm_start != log_start + log_blocks ||
+	    bm_blocks != DIV_ROUND_UP(blocks - min(blocks, bm_start),
+				      MSNAP_BITMAP_BITS) ||
+	    le64_to_cpu(ds->data_start) != bm_start + 2 * bm_blocks ||
+	    le64_to_cpu(ds->data_start) >= blocks ||
+	    le64_to_cpu(ds->log_head) >= log_blocks ||
+	    le32_to_cpu(ds->bitmap_copy) > 1 || height > MSNAP_TREE_MAX_HEIGHT ||
+	    !height != !le64_to_cpu(ds->inode_root))
+		return "inconsistent geometry";
+	return NULL;
+}
+
+/* Read superblock @slot into @ds; NULL if valid, else what is wrong. */
+static const char *msnap_read_one_super(struct super_block *sb, int slot,
+					struct msnap_super *ds)
+{
+	struct buffer_head *bh = sb_bread(sb, slot);
+
 	if (!bh)
-		return -ENOMEM;
-	ds = (void *)bh->b_data;
-	ds->magic = cpu_to_le64(MSNAP_SB_MAGIC);
-	ds->version = cpu_to_le32(MSNAP_VERSION);
-	ds->compat = cpu_to_le64(sbi->compat);
-	ds->incompat = cpu_to_le64(MSNAP_FEATURE_INCOMPAT_LOG_NONCE);
-	memcpy(ds->uuid, sbi->uuid, sizeof(ds->uuid));
-	memcpy(ds->label, sbi->label, sizeof(ds->label));
-	ds->block_size = cpu_to_le32(MSNAP_BLOCK_SIZE);
-	ds->blocks = cpu_to_le64(sbi->blocks);
-	ds->log_start = cpu_to_le64(sbi->log_start);
-	ds->log_blocks = cpu_to_le64(sbi->log_blocks);
-	ds->bitmap_start = cpu_to_le64(sbi->bitmap_start);
-	ds->bitmap_blocks = cpu_to_le64(sbi->bitmap_blocks);
-	ds->data_start = cpu_to_le64(sbi->data_start);
-	ds->generation = cpu_to_le64(sbi->generation + 1);
-	ds->ckpt_seq = cpu_to_le64(sbi->ckpt_seq);
-	ds->log_head = cpu_to_le64(sbi->log_head);
-	ds->inode_root = cpu_to_le64(sbi->inode_root);
-	ds->inode_height = cpu_to_le32(sbi->inode_height);
-	ds->bitmap_copy = cpu_to_le32(1 - sbi->bitmap_copy);
-	ds->next_ino = cpu_to_le64(sbi->next_ino);
-	ds->free_blocks = cpu_to_le64(msnap_ondisk_free_blocks(sbi));
-	ds->inodes = cpu_to_le64(sbi->inodes);
-	ds->mkfs_time = cpu_to_le64(sbi->mkfs_time);
-	ds->ckpt_time = cpu_to_le64(ktime_get_real_seconds());
-	ds->log_nonce = cpu_to_le64(sbi->log_nonce);
-	/* An error stays recorded until fsck clears it. */
-	ds->state = cpu_to_le32(sbi->sb_state);
-	ds->error_code = cpu_to_le32(sbi->error_code);
-	ds->error_time = cpu_to_le64(sbi->error_time);
-	msnap_set_crc(ds, &ds->crc);
-	mark_buffer_dirty(bh);
-	err = __sync_dirty_buffer(bh, REQ_SYNC | REQ_PREFLUSH | REQ_FUA);
-	if (!err)
-		memcpy(&sbi->disk_super, ds, sizeof(*ds));
+		return "read error";
+	memcpy(ds, bh->b_data, sizeof(*ds));
 	brelse(bh);
-	if (err)
-		return err;
-	sbi->generation++;
+	return msnap_super_problem(sb, ds);
+}
+
+static void msnap_apply_super(struct msnap_sb_info *sbi, struct msnap_super *ds,
+			      int slot)
+{
+	sbi->blocks = le64_to_cpu(ds->blocks);
+	sbi->log_start = le64_to_cpu(ds->log_start);
+	sbi->log_blocks = le64_to_cpu(ds->log_blocks);
+	sbi->bitmap_start = le64_to_cpu(ds->bitmap_start);
+	sbi->bitmap_blocks = le64_to_cpu(ds->bitmap_blocks);
+	sbi->data_start = le64_to_cpu(ds->data_start);
+	memcpy(sbi->uuid, ds->uuid, sizeof(sbi->uuid));
+	memcpy(sbi->label, ds->label, sizeof(sbi->label));
+	sbi->generation = le64_to_cpu(ds->generation);
+	sbi->log_nonce = le64_to_cpu(ds->log_nonce);
+	sbi->compat = le64_to_cpu(ds->compat);
 	sbi->sb_slot = slot;
-	sbi->bitmap_copy = 1 - sbi->bitmap_copy;
-	return 0;
+	sbi->bitmap_copy = le32_to_cpu(ds->bitmap_copy);
+	sbi->ckpt_seq = le64_to_cpu(ds->ckpt_seq);
+	sbi->next_seq = sbi->ckpt_seq + 1;
+	sbi->durable_seq = sbi->ckpt_seq;
+	sbi->log_head = le64_to_cpu(ds->log_head);
+	sbi->inode_root = le64_to_cpu(ds->inode_root);
+	sbi->inode_height = le32_to_cpu(ds->inode_height);
+	sbi->next_ino = le64_to_cpu(ds->next_ino);
+	sbi->mkfs_time = le64_to_cpu(ds->mkfs_time);
+	sbi->sb_state = le32_to_cpu(ds->state) & MSNAP_SB_ERROR;
+	sbi->error_code = le32_to_cpu(ds->error_code);
+	sbi->error_time = le64_to_cpu(ds->error_time);
+	memcpy(&sbi->disk_super, ds, sizeof(*ds));
+}
+
+/*
+ * Whether superblock @ds, invalid for @why, is what a torn or missing
+ * write leaves (no magic, a bad CRC, unreadable) rather than a complete
+ * write of something wrong.
+ */
+static bool msnap_super_torn(struct msnap_super *ds, const char *why)
+{
+	return le64_to_cpu(ds->magic) != MSNAP_SB_MAGIC ||
+	       !msnap_crc_ok(ds, &ds->crc) || !strcmp(why, "read error");
+}
+
+/*
+ * Choose the newer valid superblock, or the only valid one.  The other
+ * one is a fallback only if the invalid one may be a torn write: a
+ * complete superblock (its CRC matches) newer than the valid one made
+ * the older checkpoint's released blocks reusable, so that checkpoint
+ * is no longer consistent (docs/design.md, "Which superblock").
+ */
+static int msnap_read_super(struct super_block *sb)
+{
+	struct msnap_super *ds[2];
+	const char *why[2];
+	int slot, err = 0;
+
+	ds[0] = kmalloc(sizeof(*ds[0]), GFP_KERNEL);
+	ds[1] = kmalloc(sizeof(*ds[1]), GFP_KERNEL);
+	if (!ds[0] || !ds[1]) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	why[0] = msnap_read_one_super(sb, MSNAP_SB_BLOCK_A, ds[0]);
+	why[1] = msnap_read_one_super(sb, MSNAP_SB_BLOCK_B, ds[1]);
+	if (why[0] && why[1]) {
+		msnap_err(sb, "no valid superblock (A: %s; B: %s)", why[0],
+			  why[1]);
+		err = -EINVAL;
+		goto out_free;
+	}
+	slot = why[0] ? 0 : 1;		/* the invalid one, if any */
+	if (why[slot] && !msnap_super_torn(ds[slot], why[slot]) &&
+	    le64_to_cpu(ds[slot]->generation) >
+	    le64_to_cpu(ds[1 - slot]->generation)) {
+		msnap_err(sb, "superblock %c, the newer: %s (not falling back to the older checkpoint; run fsck.memsnap)",
+			  'A' + slot, why[slot]);
+		err = -EINVAL;
+		goto out_free;
+	}
+	if (why[0] || why[1])
+		msnap_warn(sb, "superblock %c: %s; using the other",
+			   why[0] ? 'A' : 'B', why[0] ? why[0] : why[1]);
+	slot = why[0] ? 1 : why[1] ? 0 :
+	       le64_to_cpu(ds[1]->generation) > le64_to_cpu(ds[0]->generation);
+	msnap_apply_super(MSNAP_SB(sb), ds[slot], slot);
+	if (le32_to_cpu(ds[slot]->state) & MSNAP_SB_ERROR) {
+		time64_t t = le64_to_cpu(ds[slot]->error_time);
+
+		msnap_warn(sb, "an error was recorded (%pe at %ptT UTC): run fsck.memsnap",
+			   ERR_PTR(-(int)le32_to_cpu(ds[slot]->error_code)), &t);
+	}
+out_free:
+	kfree(ds[0]);
+	kfree(ds[1]);
+	return err;
 }
 
 static int msnap_statfs(struct dentry *dentry, struct kstatfs *buf)
@@ -200,12 +277,18 @@ static int msnap_sync_fs(struct super_block *sb, int wait)
 	if (!wait || sb_rdonly(sb) || !sbi->mounted)
 		return 0;
 	mutex_lock(&sbi->commit_mutex);
-	err = msnap_commit_ns(sb);
-	if (!err)
-		err = msnap_checkpoint(sb);
-	/* Whatever failed (ENOMEM in commit_ns), leave nothing in flight. */
+	err = msnap_nslog_commit(sb);
 	if (err)
-		msnap_commit_drain(sbi);
+		goto out_drain;
+	err = msnap_checkpoint(sb);
+	if (err)
+		goto out_drain;
+	mutex_unlock(&sbi->commit_mutex);
+	return 0;
+
+out_drain:
+	/* Whatever failed (ENOMEM in the commit), leave nothing in flight. */
+	msnap_commit_drain(sbi);
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }
@@ -340,6 +423,9 @@ static int msnap_fill_super(struct super_block *sb, struct fs_context *fc)
 	 * mount, or replay could see blocks older than the disk's.
 	 */
 	invalidate_bdev(sb->s_bdev);
+	err = msnap_read_super(sb);
+	if (err)
+		return err;
 	err = msnap_load(sb);
 	if (err)
 		return err;
@@ -409,7 +495,7 @@ static void msnap_kill_sb(struct super_block *sb)
 		msnap_stats_unregister(sbi);
 		cancel_delayed_work_sync(&sbi->flush_work);
 		/*
-		 * sync_fs drained the commits, but a failed commit_ns() (in
+		 * sync_fs drained the commits, but a failed msnap_nslog_commit() (in
 		 * the flush work too) can return while its commit is in
 		 * flight: no completion may run once sbi is freed.
 		 */
@@ -420,7 +506,7 @@ static void msnap_kill_sb(struct super_block *sb)
 		msnap_bounce_pool_drain(sbi);
 		msnap_alloc_destroy(sbi);
 		xa_destroy(&sbi->ino_changes);
-		kfree(sbi->ns_buf);
+		kfree(sbi->nslog_buf);
 		kfree(sbi);
 	}
 }

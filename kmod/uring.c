@@ -81,9 +81,14 @@ static void msnap_uring_task_done(struct io_uring_cmd *ucmd,
 	io_uring_cmd_done(ucmd, pdu->res, 0, issue_flags);
 }
 
-/* Called when the commit carrying @ucmd is durable (or failed). */
-void msnap_uring_done(struct io_uring_cmd *ucmd, int res)
+/*
+ * The commit's callback (struct msnap_commit_cb): the commit carrying
+ * the command @data is durable (or failed); block-layer completion
+ * context, under the commit code's inflight_lock.
+ */
+static void msnap_uring_done(void *data, int res)
 {
+	struct io_uring_cmd *ucmd = data;
 	struct msnap_uring_pdu *pdu = (void *)ucmd->pdu;
 
 	pdu->res = res;
@@ -93,11 +98,10 @@ void msnap_uring_done(struct io_uring_cmd *ucmd, int res)
 int msnap_uring_cmd(struct io_uring_cmd *ucmd, unsigned int issue_flags)
 {
 	struct super_block *sb = file_inode(ucmd->file)->i_sb;
+	struct msnap_persist_req req = {
+		.cb = { .done = msnap_uring_done, .data = ucmd },
+	};
 	struct msnap_uring_persist p;
-	struct msnap_target *t = NULL;
-	unsigned int nt = 0;
-	u64 epoch, pages, flags;
-	pid_t tid;
 	int err;
 
 	BUILD_BUG_ON(sizeof(struct msnap_uring_pdu) > sizeof(ucmd->pdu));
@@ -106,26 +110,30 @@ int msnap_uring_cmd(struct io_uring_cmd *ucmd, unsigned int issue_flags)
 	msnap_uring_get_payload(ucmd, issue_flags, &p);
 	if (p.flags & ~MSNAP_THREAD || !p.pages)
 		return -EINVAL;
-	flags = p.flags;
+	req.flags = p.flags;
 	/*
 	 * The first issue is the non-blocking one, in the submitter, unless
 	 * the SQE asked for a worker (IOSQE_ASYNC, SQPOLL).  Either way,
 	 * MSNAP_THREAD means the pages of the task that submitted it.
 	 */
 	if (issue_flags & IO_URING_F_NONBLOCK)
-		flags |= MSNAP_NOWAIT;
-	tid = task_pid_nr(msnap_uring_cmd_task(ucmd));
-	err = msnap_resolve(sb, p.addr, (u64)p.pages << PAGE_SHIFT, &t, &nt);
-	if (!err)
-		err = msnap_persist(sb, t, nt, flags, tid, ucmd, &epoch,
-				    &pages);
-	msnap_put_targets(t, nt);
-	if (err == -EAGAIN && (flags & MSNAP_NOWAIT)) {
+		req.flags |= MSNAP_NOWAIT;
+	req.tid = task_pid_nr(msnap_uring_cmd_task(ucmd));
+	err = msnap_resolve(sb, p.addr, (u64)p.pages << PAGE_SHIFT, &req.t,
+			    &req.nt);
+	if (err)
+		goto out_put_targets;
+	err = msnap_persist(sb, &req);
+	if (err == -EAGAIN && (req.flags & MSNAP_NOWAIT)) {
 		/* A lock is taken or a checkpoint due: from a worker. */
 		msnap_uring_keep_payload(ucmd, &p);
-		return -EAGAIN;
+		goto out_put_targets;
 	}
-	if (err == -ENODATA)
-		return 0;	/* nothing dirty: complete at once */
-	return err ? err : -EIOCBQUEUED;
+	if (err)
+		goto out_put_targets;
+	/* Nothing dirty: complete at once; else the CQE comes when durable. */
+	err = req.empty ? 0 : -EIOCBQUEUED;
+out_put_targets:
+	msnap_put_targets(req.t, req.nt);
+	return err;
 }

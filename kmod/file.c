@@ -22,11 +22,30 @@
 
 #include "memsnap.h"
 
-/* Record that @index was written after the last persist, and by whom. */
-void msnap_track_dirty(struct inode *inode, pgoff_t index)
+/*
+ * Record that @index was written after the last persist, by whom, and
+ * whether through the file API (@file: write(2), a truncate's zeroed
+ * tail).  That mark stays until the page is persisted, whatever writes
+ * it next: a page written through write(2) is file data, which syncfs,
+ * unmount and the commit= interval persist; one only stored to through
+ * a mapping is region memory, persisted only when asked
+ * (docs/design.md, "File data and region memory").  The caller holds the
+ * folio lock, which orders the updates of one index.
+ */
+void msnap_track_dirty(struct inode *inode, pgoff_t index, bool file)
 {
-	xa_store(&MSNAP_I(inode)->dirty, index,
-		 xa_mk_value(task_pid_nr(current)), GFP_NOFS | __GFP_NOFAIL);
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	struct msnap_sb_info *sbi = MSNAP_SB(inode->i_sb);
+
+	/* Storing over an entry keeps its marks; erasing it clears them. */
+	xa_store(&mi->dirty, index, xa_mk_value(task_pid_nr(current)),
+		 GFP_NOFS | __GFP_NOFAIL);
+	if (!file)
+		return;
+	xa_set_mark(&mi->dirty, index, MSNAP_DIRTY_FILE);
+	if (!delayed_work_pending(&sbi->flush_work))
+		queue_delayed_work(system_long_wq, &sbi->flush_work,
+				   sbi->commit_secs * HZ);
 }
 
 static void msnap_read_end(struct bio *bio)
@@ -105,7 +124,7 @@ int msnap_zero_tail(struct inode *inode, loff_t from)
 		goto out_put_folio;
 	folio_zero_range(folio, off, folio_size(folio) - off);
 	folio_mark_dirty(folio);
-	msnap_track_dirty(inode, folio->index);
+	msnap_track_dirty(inode, folio->index, true);
 out_put_folio:
 	folio_unlock(folio);
 	folio_put(folio);
@@ -162,7 +181,7 @@ static int msnap_write_end(struct file *file, struct address_space *mapping,
 		if (pos + copied > i_size_read(inode))
 			i_size_write(inode, pos + copied);
 		folio_mark_dirty(folio);
-		msnap_track_dirty(inode, folio->index);
+		msnap_track_dirty(inode, folio->index, true);
 	}
 	folio_unlock(folio);
 	folio_put(folio);
@@ -200,7 +219,7 @@ static vm_fault_t msnap_page_mkwrite(struct vm_fault *vmf)
 		goto out_unlock;
 	}
 	folio_mark_dirty(folio);
-	msnap_track_dirty(inode, folio->index);
+	msnap_track_dirty(inode, folio->index, false);
 	folio_wait_stable(folio);
 out_unlock:
 	up_read(&sbi->snap_lock);

@@ -65,6 +65,27 @@
  * io_uring command's non-blocking issue).
  */
 #define MSNAP_NOWAIT			BIT_ULL(63)
+/*
+ * Internal persist flag: only the pages written through the file API
+ * (write(2), a truncate's zeroed tail), not those only stored to through
+ * a mapping (syncfs, unmount, the commit= interval).
+ */
+#define MSNAP_FILEDATA			BIT_ULL(62)
+
+/*
+ * The mark of a dirty-set entry (xa_mk_value(the writing thread's id))
+ * whose page the file API wrote since its last persist: file data.
+ */
+#define MSNAP_DIRTY_FILE		XA_MARK_1
+
+/*
+ * The dirty-set entries a persist with @flags takes (xa_find's filter):
+ * all of them, or with MSNAP_FILEDATA those marked MSNAP_DIRTY_FILE.
+ */
+static inline xa_mark_t msnap_dirty_filter(u64 flags)
+{
+	return (flags & MSNAP_FILEDATA) ? MSNAP_DIRTY_FILE : XA_PRESENT;
+}
 
 /* Every on-disk block structure is exactly one block. */
 static_assert(sizeof(struct msnap_super) == MSNAP_BLOCK_SIZE);
@@ -601,7 +622,6 @@ int msnap_nslog_add_data(struct msnap_sb_info *sbi, u64 ino, pgoff_t index,
 int msnap_nslog_room(struct msnap_sb_info *sbi, bool reserve);
 int msnap_nslog_drain(struct msnap_sb_info *sbi, struct msnap_record *rec);
 int msnap_nslog_commit(struct super_block *sb);
-void msnap_flush_work(struct work_struct *work);
 
 /* map.c */
 int msnap_map_lookup(struct inode *inode, pgoff_t index, u64 *block);
@@ -615,6 +635,7 @@ int msnap_inode_unlinked(struct inode *inode);
 int msnap_persist(struct super_block *sb, struct msnap_persist_req *req);
 void msnap_abort(struct super_block *sb, struct msnap_persist_req *req);
 int msnap_persist_inode(struct inode *inode);
+int msnap_persist_file_data(struct super_block *sb);
 int msnap_zero_persisted_tail(struct inode *inode, loff_t cut);
 
 /* file.c */
@@ -622,7 +643,7 @@ extern const struct file_operations msnap_file_operations;
 extern const struct file_operations msnap_dir_operations;
 extern const struct vm_operations_struct msnap_vm_ops;
 extern const struct address_space_operations msnap_aops;
-void msnap_track_dirty(struct inode *inode, pgoff_t index);
+void msnap_track_dirty(struct inode *inode, pgoff_t index, bool file);
 int msnap_zero_tail(struct inode *inode, loff_t from);
 
 /* inode.c */

@@ -191,24 +191,3 @@ out_free_commit:
 	msnap_commit_free(c);
 	return err;
 }
-
-/*
- * Periodic work: namespace entries due, and a checkpoint when the log is
- * filling up.
- */
-void msnap_flush_work(struct work_struct *work)
-{
-	struct msnap_sb_info *sbi = container_of(to_delayed_work(work),
-						 struct msnap_sb_info,
-						 flush_work);
-	int err;
-
-	mutex_lock(&sbi->commit_mutex);
-	err = msnap_nslog_commit(sbi->sb);
-	if (err || sbi->error)
-		goto out_unlock;
-	if (sbi->log_used * 4 > sbi->log_blocks * MSNAP_LOG_HIGH_QUARTERS)
-		msnap_checkpoint(sbi->sb);
-out_unlock:
-	mutex_unlock(&sbi->commit_mutex);
-}

@@ -111,9 +111,11 @@ static bool msnap_target_skip(struct msnap_target *t)
 static unsigned int msnap_count_dirty(const struct msnap_persist_req *req,
 				      bool *resized)
 {
+	xa_mark_t filter = msnap_dirty_filter(req->flags);
 	struct msnap_target *t = req->t;
 	unsigned long index;
 	unsigned int n = 0, i;
+	struct xarray *xa;
 	void *entry;
 
 	*resized = false;
@@ -122,8 +124,10 @@ static unsigned int msnap_count_dirty(const struct msnap_persist_req *req,
 			continue;
 		if (MSNAP_I(t[i].inode)->disk_size != i_size_read(t[i].inode))
 			*resized = true;
-		xa_for_each_range(&MSNAP_I(t[i].inode)->dirty, index, entry,
-				  t[i].first, t[i].last)
+		xa = &MSNAP_I(t[i].inode)->dirty;
+		for (index = t[i].first,
+		     entry = xa_find(xa, &index, t[i].last, filter); entry;
+		     entry = xa_find_after(xa, &index, t[i].last, filter))
 			n += msnap_mine(entry, req);
 	}
 	return n;
@@ -133,6 +137,7 @@ static unsigned int msnap_count_dirty(const struct msnap_persist_req *req,
 static void msnap_snapshot(const struct msnap_persist_req *req,
 			   struct msnap_snap *s)
 {
+	xa_mark_t filter = msnap_dirty_filter(req->flags);
 	struct msnap_target *t = req->t;
 	struct msnap_inode_info *mi;
 	unsigned long index;
@@ -143,8 +148,11 @@ static void msnap_snapshot(const struct msnap_persist_req *req,
 		if (msnap_target_skip(&t[i]))
 			continue;
 		mi = MSNAP_I(t[i].inode);
-		xa_for_each_range(&mi->dirty, index, entry, t[i].first,
-				  t[i].last) {
+		for (index = t[i].first,
+		     entry = xa_find(&mi->dirty, &index, t[i].last, filter);
+		     entry;
+		     entry = xa_find_after(&mi->dirty, &index, t[i].last,
+					   filter)) {
 			if (!msnap_mine(entry, req))
 				continue;
 			if (s->nr == s->cap)
@@ -447,6 +455,79 @@ int msnap_persist_inode(struct inode *inode)
 	if (sb_rdonly(inode->i_sb))
 		return 0;
 	return msnap_persist(inode->i_sb, &req);
+}
+
+/*
+ * The inodes of @sb with file data in their dirty sets, referenced, at
+ * most @cap of them in @t; with @cap 0, only how many there are.
+ */
+static unsigned int msnap_dirty_inodes(struct super_block *sb,
+				       struct msnap_target *t, unsigned int cap)
+{
+	struct inode *inode;
+	unsigned int n = 0;
+
+	spin_lock(&sb->s_inode_list_lock);
+	list_for_each_entry(inode, &sb->s_inodes, i_sb_list) {
+		if (cap && n == cap)
+			break;
+		if (!xa_marked(&MSNAP_I(inode)->dirty, MSNAP_DIRTY_FILE))
+			continue;
+		if (cap) {
+			if (!igrab(inode))
+				continue;
+			t[n].inode = inode;
+			t[n].first = 0;
+			t[n].last = ULONG_MAX;
+		}
+		n++;
+	}
+	spin_unlock(&sb->s_inode_list_lock);
+	return n;
+}
+
+/*
+ * syncfs, unmount and the commit= interval: persist the pages written
+ * through the file API in every file, with the namespace entries queued,
+ * as one commit.  When that commit does not fit (a quarter of the log),
+ * one commit per file.  Called without commit_mutex (a last iput may
+ * evict an unlinked inode, which takes it).
+ */
+int msnap_persist_file_data(struct super_block *sb)
+{
+	struct msnap_persist_req req = { .flags = MSNAP_FILEDATA };
+	unsigned int cap, nt, i;
+	struct msnap_target *t;
+	int err, e;
+
+	if (sb_rdonly(sb))
+		return 0;
+	cap = msnap_dirty_inodes(sb, NULL, 0);
+	if (!cap)
+		return 0;
+	cap += 16;	/* files that gain dirty pages meanwhile */
+	t = kvcalloc(cap, sizeof(*t), GFP_NOFS);
+	if (!t)
+		return -ENOMEM;
+	nt = msnap_dirty_inodes(sb, t, cap);
+	req.t = t;
+	req.nt = nt;
+	err = nt ? msnap_persist(sb, &req) : 0;
+	if (err == -ENOSPC && nt > 1) {
+		/* Too large for one commit: one per file, each atomic. */
+		err = 0;
+		for (i = 0; i < nt; i++) {
+			req.t = &t[i];
+			req.nt = 1;
+			e = msnap_persist(sb, &req);
+			if (e && !err)
+				err = e;
+		}
+	}
+	for (i = 0; i < nt; i++)
+		iput(t[i].inode);
+	kvfree(t);
+	return err;
 }
 
 /*

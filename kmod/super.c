@@ -268,14 +268,19 @@ static int msnap_statfs(struct dentry *dentry, struct kstatfs *buf)
 	return 0;
 }
 
-/* syncfs(2), sync(2) and unmount: namespace entries, then a checkpoint. */
+/*
+ * syncfs(2), sync(2) and unmount: the file API's data with the namespace
+ * entries (one commit), then a checkpoint.  Region memory stays as it is.
+ */
 static int msnap_sync_fs(struct super_block *sb, int wait)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(sb);
-	int err;
+	int data_err, err;
 
 	if (!wait || sb_rdonly(sb) || !sbi->mounted)
 		return 0;
+	/* A failure to persist the data still commits the namespace. */
+	data_err = msnap_persist_file_data(sb);
 	mutex_lock(&sbi->commit_mutex);
 	err = msnap_nslog_commit(sb);
 	if (err)
@@ -284,13 +289,36 @@ static int msnap_sync_fs(struct super_block *sb, int wait)
 	if (err)
 		goto out_drain;
 	mutex_unlock(&sbi->commit_mutex);
-	return 0;
+	return data_err;
 
 out_drain:
 	/* Whatever failed (ENOMEM in the commit), leave nothing in flight. */
 	msnap_commit_drain(sbi);
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
+}
+
+/*
+ * Periodic work: the file API's data and the namespace entries due, and a
+ * checkpoint when the log is filling up.
+ */
+static void msnap_flush_work(struct work_struct *work)
+{
+	struct msnap_sb_info *sbi = container_of(to_delayed_work(work),
+						 struct msnap_sb_info,
+						 flush_work);
+	int err;
+
+	if (!sbi->error)
+		msnap_persist_file_data(sbi->sb);
+	mutex_lock(&sbi->commit_mutex);
+	err = msnap_nslog_commit(sbi->sb);
+	if (err || sbi->error)
+		goto out_unlock;
+	if (sbi->log_used * 4 > sbi->log_blocks * MSNAP_LOG_HIGH_QUARTERS)
+		msnap_checkpoint(sbi->sb);
+out_unlock:
+	mutex_unlock(&sbi->commit_mutex);
 }
 
 static void msnap_put_super(struct super_block *sb)

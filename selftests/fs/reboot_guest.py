@@ -8,6 +8,10 @@ memsnap filesystem in one boot and checks it in the next.
   reboot_guest.py cutloop MNT N   power cut case, boot 1: iterate forever,
                                   printing POWER-CUT-NOW after N iterations
   reboot_guest.py cutcheck MNT    power cut case, boot 2 (after recovery)
+  reboot_guest.py syncfs MNT N    syncfs case, boot 1: write N files with
+                                  write(2), no fsync, print SYNC-NOW, syncfs
+  reboot_guest.py synccheck MNT N syncfs case, boot 2: all N files whole,
+                                  or none of them (one commit)
 
 The power-cut loop records in $MSVM_RESULTS (9p, host-backed, fsynced)
 the iteration it starts ("started") and, once every fsync of it has
@@ -25,9 +29,11 @@ records 1..k in order, A <= k <= L, and may end in a part of record k+1
 n.<j> or n.<j>,n.<j+1> (a prefix of the namespace operations) with
 A <= j <= L; exactly one cur.<j>, A <= j <= L.
 """
+import ctypes
 import os
 import stat
 import sys
+import time
 
 PAGE = 4096
 
@@ -217,6 +223,39 @@ def cutcheck(mnt):
     check(not extra, "unexpected files %s" % extra)
 
 
+# --------------------------------------------------------------- syncfs
+
+
+def sync_pattern(i):
+    return pattern("sync%d" % i, 16 * PAGE + 100 * i)
+
+
+def syncfs(mnt, nfiles):
+    for i in range(nfiles):
+        write(os.path.join(mnt, "f%03d" % i), sync_pattern(i))
+    print("SYNC-NOW", flush=True)
+    fd = os.open(mnt, os.O_RDONLY | os.O_DIRECTORY)
+    check(ctypes.CDLL(None, use_errno=True).syncfs(fd) == 0, "syncfs failed")
+    print("SYNCED", flush=True)
+    time.sleep(120)
+
+
+def synccheck(mnt, nfiles):
+    names = sorted(os.listdir(mnt))
+    want = ["f%03d" % i for i in range(nfiles)]
+    if not names:
+        print("syncfs: none")
+        return
+    check(names == want, "files %s..., expected all %d or none" %
+          (names[:5], nfiles))
+    for i, name in enumerate(want):
+        if name in names:
+            got = read(os.path.join(mnt, name))
+            check(got == sync_pattern(i), "%s: %d bytes, not its data" %
+                  (name, len(got)))
+    print("syncfs: all")
+
+
 def main():
     cmd, mnt = sys.argv[1], sys.argv[2]
     if cmd == "populate":
@@ -227,6 +266,10 @@ def main():
         cutloop(mnt, int(sys.argv[3]))
     elif cmd == "cutcheck":
         cutcheck(mnt)
+    elif cmd == "syncfs":
+        syncfs(mnt, int(sys.argv[3]))
+    elif cmd == "synccheck":
+        synccheck(mnt, int(sys.argv[3]))
     else:
         sys.exit("unknown command " + cmd)
     if failures:

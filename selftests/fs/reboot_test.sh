@@ -16,7 +16,11 @@
 #     at or after the last acknowledged one (the commit= interval may have
 #     committed part of an iteration no fsync covered yet), the log's
 #     records in order, the namespace a prefix; fsck.memsnap -n is clean
-#     before and after the recovery mount.
+#     before and after the recovery mount;
+#   - syncfs: 40 files written without fsync on a mount with commit=3600,
+#     then syncfs, and the power is cut around it; the next boot finds
+#     all 40 files whole or none of them (one commit), fsck clean.
+#     Three rounds.
 set -u
 # shellcheck source=../lib/vmtap.sh
 . "$(dirname "$0")/../lib/vmtap.sh"
@@ -28,7 +32,8 @@ tools=$top/build/tools
 pro="set -e; m=/tmp/ms; mkdir -p \$m; d=/dev/nvme0n1"
 
 echo "TAP version 13"
-echo "1..6"
+rounds=3
+echo "1..$((6 + 2 * rounds))"
 
 # --- clean unmount and reboot
 img=$work/clean.img
@@ -78,6 +83,31 @@ result $? "boot 2: every page of one iteration at or after the last acknowledged
 grep -q checkpointed-fsck-ok "$work/cut2.out"
 result $? "boot 2: fsck clean before recovery and after its checkpoint" \
 	"$work/cut2.out" "$work/cut2.err"
+
+# --- power cut during a syncfs of many files written without fsync
+outcomes=
+for r in $(seq "$rounds"); do
+	img=$work/sync$r.img
+	vm "sync$r" --disk "$img:256M" --kill-on SYNC-NOW --timeout 300 -- bash -c "$pro
+		$tools/mkfs.memsnap -f -q \$d
+		mount -t memsnap -o commit=3600 \$d \$m
+		python3 $guest syncfs \$m 40"
+	[ "$(rc_of "sync$r")" = 0 ] && grep -q 'power cut on' "$work/sync$r.err"
+	result $? "syncfs round $r: 40 files written, power cut around their syncfs" \
+		"$work/sync$r.out" "$work/sync$r.err"
+	vm "synccheck$r" --disk "$img" -- bash -c "$pro
+		$tools/fsck.memsnap -n \$d
+		mount -t memsnap \$d \$m
+		python3 $guest synccheck \$m 40
+		umount \$m
+		$tools/fsck.memsnap -n \$d"
+	[ "$(rc_of "synccheck$r")" = 0 ] && grep -q '^synccheck: ok' "$work/synccheck$r.out"
+	result $? "syncfs round $r: all 40 files whole or none, fsck clean" \
+		"$work/synccheck$r.out" "$work/synccheck$r.err"
+	outcomes+=" $(sed -n 's/^syncfs: //p' "$work/synccheck$r.out")"
+	rm -f "$img"
+done
+echo "# syncfs rounds:$outcomes"
 
 echo "# reboot: $((n - failed)) passed, $failed failed"
 [ "$failed" = 0 ]

@@ -282,7 +282,7 @@ fsck_bad 'written twice since the checkpoint' "log writes one block twice"
 inject log 2 1 inode:6:100600:0
 fsck_bad 'inode 6 has no name' "log creates a file with no name"
 inject log 2 1 inode:6:100600:0 name:6:alpha
-fsck_bad 'name "alpha" is used by more than one file' "log makes a duplicate name"
+fsck_bad 'name "alpha" is used by 2 files' "log makes a duplicate name"
 inject log 2 1 inode:2:40755:8192
 fsck_bad 'INODE for inode 2: mode is not a regular' "log gives a file a directory's mode"
 inject log 2 1 inode:2:100644:4096

@@ -443,7 +443,6 @@ static void check_tree(struct fsck *c)
 			le32(fs->sb.inode_height));
 	if (!msnap_file_get(fs, MSNAP_ROOT_INO))
 		msnap_problem(fs, "root directory (inode 1) missing");
-	msnap_names_report(fs);
 	if (fs->nr_files != le64(fs->sb.inodes))
 		msnap_problem_safe(fs, "superblock: inodes is %llu, but there are %llu files",
 				   ULL(le64(fs->sb.inodes)), ULL(fs->nr_files));
@@ -527,6 +526,8 @@ static int load(struct fsck *c)
 	check_tree(c);
 	check_leaks(c);
 	msnap_log_replay(fs);
+	/* After the log, as the kernel checks the namespace it builds. */
+	msnap_names_report(fs);
 	return 0;
 }
 

@@ -275,7 +275,7 @@ int msnap_geometry(uint64_t blocks, uint64_t log_start, uint64_t log_blocks,
 {
 	uint64_t rest;
 
-	if (log_start < 2 || log_start >= blocks || log_blocks < 4 ||
+	if (log_start != 2 || log_start >= blocks || log_blocks < 4 ||
 	    log_blocks >= blocks - log_start)
 		return -1;
 	g->blocks = blocks;

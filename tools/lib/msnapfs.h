@@ -121,6 +121,7 @@ struct msnap_fs {
 	struct msnap_map	*files;		/* ino -> struct msnap_file * */
 	struct msnap_names	*names;		/* name -> files bearing it */
 	struct msnap_map	*replay_used;	/* blocks the log has taken */
+	struct msnap_map	*replay_unlinked; /* inodes the log unlinked */
 	uint64_t		next_ino;
 	uint64_t		nr_files;	/* root excluded */
 	uint64_t		records;	/* log records replayed */

@@ -233,6 +233,7 @@ void msnap_model_init(struct msnap_fs *fs)
 	fs->names = msnap_alloc(sizeof(*fs->names));
 	names_grow(fs->names);
 	fs->replay_used = msnap_map_new();
+	fs->replay_unlinked = msnap_map_new();
 	fs->next_ino = le64(fs->sb.next_ino);
 }
 
@@ -254,6 +255,7 @@ void msnap_model_free(struct msnap_fs *fs)
 			file_free((struct msnap_file *)(uintptr_t)*val);
 	msnap_map_free(fs->files);
 	msnap_map_free(fs->replay_used);
+	msnap_map_free(fs->replay_unlinked);
 	for (i = 0; fs->names && i < fs->names->nb; i++)
 		for (p = fs->names->b[i]; p; p = next) {
 			next = p->next;
@@ -262,7 +264,7 @@ void msnap_model_free(struct msnap_fs *fs)
 	if (fs->names)
 		free(fs->names->b);
 	free(fs->names);
-	fs->files = fs->replay_used = NULL;
+	fs->files = fs->replay_used = fs->replay_unlinked = NULL;
 	fs->names = NULL;
 }
 

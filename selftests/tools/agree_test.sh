@@ -1,0 +1,98 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# agree_test.sh --kernel REL: fsck.memsnap and the kernel agree on every
+# crafted image, in TAP.  Each case is a small image (a checkpoint with
+# one file, then log records written by msnapimg.py, which knows the
+# format independently of tools/lib); fsck.memsnap -n runs on the host,
+# then one guest mounts every image read-only through a loop device.  An
+# image fsck calls clean must mount, and one fsck flags must be refused
+# (EUCLEAN or EINVAL): a repair by fsck must never be needed for an image
+# the kernel takes, nor the kernel refuse what fsck passes.
+set -u
+# shellcheck source=../lib/vmtap.sh
+. "$(dirname "$0")/../lib/vmtap.sh"
+vmtap_init agree "$@"
+mkfs=$top/build/tools/mkfs.memsnap
+fsck=$top/build/tools/fsck.memsnap
+make -s -C "$top" tools > /dev/null || { echo "Bail out! tools do not build"; exit 1; }
+
+# case NAME DESCRIPTION INJECTION...: an image, each INJECTION a
+# msnapimg.py command line (one word list, split on spaces).
+names=() descs=()
+case_() {
+	local name=$1 desc=$2 img=$work/$1.img
+	shift 2
+	rm -f "$img"
+	truncate -s 64M "$img"
+	"$mkfs" -q "$img" || return 1
+	local ds lb1
+	ds=$(python3 "$top/selftests/tools/msnapimg.py" "$img" sb data_start)
+	lb1=$(( $(python3 "$top/selftests/tools/msnapimg.py" "$img" sb log_blocks) - 1 ))
+	python3 "$top/selftests/tools/msnapimg.py" "$img" addfile 2 alpha 8192 2
+	python3 "$top/selftests/tools/msnapimg.py" "$img" log 1 0 \
+		inode:5:100600:4096 name:5:new "data:5:0:$((ds + 100))"
+	local inj
+	for inj in "$@"; do
+		inj=${inj//@DS@/$ds}
+		# shellcheck disable=SC2086 # one injection: its words
+		python3 "$top/selftests/tools/msnapimg.py" "$img" ${inj//@LB1@/$lb1}
+	done
+	names+=("$name") descs+=("$desc")
+}
+
+case_ valid "a valid log: truncate and unlink" \
+	"log 2 1 trunc:2:1:4096 unlink:5"
+case_ trunc_index "TRUNCATE whose first page is not the first past its size" \
+	"log 2 1 trunc:2:2:4096"
+case_ trunc_index0 "TRUNCATE to a size inside page 1 that keeps no page" \
+	"log 2 1 trunc:2:0:100"
+case_ inode_after_unlink "INODE (and NAME) for a file unlinked earlier in the record" \
+	"log 2 1 unlink:5 inode:5:100600:0 name:5:again"
+case_ inode_after_unlink2 "INODE for a file unlinked by an earlier record" \
+	"log 2 1 unlink:5" "log 3 2 inode:5:100600:0 name:5:again"
+case_ inode_root "INODE for inode 1, the root directory" \
+	"log 2 1 inode:1:40755:0"
+case_ dup_transient "two files with one name after a record, one unlinked by the next" \
+	"log 2 1 inode:6:100600:0 name:6:alpha" "log 3 2 unlink:2"
+case_ dup_final "two files with one name after the last record" \
+	"log 2 1 inode:6:100600:0 name:6:alpha"
+case_ log_start "superblock with log_start 3, one log block less, the layout consistent" \
+	"set 0 136 <Q 3" "set 0 144 <Q @LB1@" "set 1 136 <Q 3" "set 1 144 <Q @LB1@"
+
+echo "TAP version 13"
+echo "1..$((${#names[@]} + 1))"
+for c in "${names[@]}"; do
+	"$fsck" -n "$work/$c.img" > "$work/$c.fsck" 2>&1
+	echo $? > "$work/$c.fsckrc"
+done
+
+# One guest: mount each image read-only, print its errno (0: mounted).
+cmds="m=/tmp/agree; mkdir -p \$m"
+for c in "${names[@]}"; do
+	cmds+="
+	l=\$(losetup -f --show $work/$c.img)
+	dmesg -C
+	if mount -t memsnap -o ro \$l \$m 2> /dev/null; then r=0; umount \$m; else r=\$?; fi
+	echo \"mount $c \$r\"
+	dmesg | grep memsnap | sed 's/^/# $c: /'
+	losetup -d \$l"
+done
+vm mount --no-disk -- bash -c "$cmds"
+ok=$( [ -s "$work/mount.out" ] && grep -c '^mount ' "$work/mount.out")
+[ "${ok:-0}" = "${#names[@]}" ]
+result $? "the guest tried every image (${#names[@]})" "$work/mount.out" "$work/mount.err"
+
+for i in "${!names[@]}"; do
+	c=${names[$i]}
+	frc=$(cat "$work/$c.fsckrc")
+	mrc=$(sed -n "s/^mount $c //p" "$work/mount.out")
+	fclean=$([ "$frc" = 0 ] && echo 1 || echo 0)
+	mok=$([ "$mrc" = 0 ] && echo 1 || echo 0)
+	verdict="fsck $([ "$fclean" = 1 ] && echo clean || echo "exit $frc"), mount $([ "$mok" = 1 ] && echo ok || echo refused)"
+	grep -E "^(mount|#) $c:? " "$work/mount.out" > "$work/$c.mount"
+	[ -n "$mrc" ] && [ "$fclean" = "$mok" ]
+	result $? "${descs[$i]}: $verdict" "$work/$c.fsck" "$work/$c.mount"
+done
+echo "# agree: $((n - failed)) passed, $failed failed"
+[ "$failed" = 0 ]

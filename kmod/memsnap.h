@@ -501,13 +501,16 @@ static inline bool msnap_log_fits(struct msnap_sb_info *sbi, u64 blocks)
 	return sbi->log_used + blocks <= sbi->log_blocks;
 }
 
-/* Print wrappers: every message names the device. */
+/*
+ * Print wrappers: every message names the device once, after pr_fmt's
+ * "memsnap: " ("memsnap: nvme0n1: replayed 3 commit(s) from the log").
+ */
 #define msnap_err(sb, fmt, ...)						\
-	pr_err("memsnap (%s): " fmt "\n", (sb)->s_id, ##__VA_ARGS__)
+	pr_err("%s: " fmt "\n", (sb)->s_id, ##__VA_ARGS__)
 #define msnap_warn(sb, fmt, ...)					\
-	pr_warn("memsnap (%s): " fmt "\n", (sb)->s_id, ##__VA_ARGS__)
+	pr_warn("%s: " fmt "\n", (sb)->s_id, ##__VA_ARGS__)
 #define msnap_info(sb, fmt, ...)					\
-	pr_info("memsnap (%s): " fmt "\n", (sb)->s_id, ##__VA_ARGS__)
+	pr_info("%s: " fmt "\n", (sb)->s_id, ##__VA_ARGS__)
 
 /* crc.c */
 int msnap_crc_init(void);

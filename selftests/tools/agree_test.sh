@@ -61,7 +61,7 @@ case_ log_start "superblock with log_start 3, one log block less, the layout con
 	"set 0 136 <Q 3" "set 0 144 <Q @LB1@" "set 1 136 <Q 3" "set 1 144 <Q @LB1@"
 
 echo "TAP version 13"
-echo "1..$((${#names[@]} + 1))"
+echo "1..$((${#names[@]} + 2))"
 for c in "${names[@]}"; do
 	"$fsck" -n "$work/$c.img" > "$work/$c.fsck" 2>&1
 	echo $? > "$work/$c.fsckrc"
@@ -94,5 +94,11 @@ for i in "${!names[@]}"; do
 	[ -n "$mrc" ] && [ "$fclean" = "$mok" ]
 	result $? "${descs[$i]}: $verdict" "$work/$c.fsck" "$work/$c.mount"
 done
+# The kernel's messages about these images: one prefix, the device once.
+grep -E '^# [a-z_0-9]+: \[ *[0-9.]+\] memsnap' "$work/mount.out" |
+	sed -E 's/^# [a-z_0-9]+: \[ *[0-9.]+\] //' > "$work/messages"
+[ -s "$work/messages" ] && ! grep -vE '^memsnap: loop[0-9]+: [^ ]' "$work/messages"
+result $? "kernel messages read 'memsnap: DEVICE: ...' ($(wc -l < "$work/messages") seen)" \
+	"$work/messages"
 echo "# agree: $((n - failed)) passed, $failed failed"
 [ "$failed" = 0 ]

@@ -35,9 +35,7 @@ PKGCONFIGDIR	?= $(LIBDIR)/pkgconfig
 MODDESTDIR	?= /lib/modules/$(KVER)/extra
 
 BUILD		:= $(CURDIR)/build
-# A test-only build with planted bugs (kmod/Kbuild) goes elsewhere, so it
-# never replaces the real module.
-MODDIR		:= $(BUILD)/mod/$(KVER)$(if $(MSNAP_PLANT),-plant-$(subst $(eval) ,-,$(strip $(MSNAP_PLANT))))
+MODDIR		:= $(BUILD)/mod/$(KVER)
 
 export VERSION PREFIX LIBDIR INCLUDEDIR
 

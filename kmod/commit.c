@@ -112,10 +112,6 @@ void msnap_reap_work(struct work_struct *work)
 	list_for_each_entry_safe(c, tmp, &finished, entry) {
 		list_del(&c->entry);
 		msnap_commit_free(c);
-#ifdef MSNAP_PLANT_UAF
-		/* Planted bug (test-only build): the commit is freed. */
-		(void)READ_ONCE(c->seq);
-#endif
 	}
 }
 

@@ -412,13 +412,6 @@ int msnap_persist(struct super_block *sb, struct msnap_persist_req *req)
 	if (!c)
 		return -ENOMEM;
 	c->cb = req->cb;
-#ifdef MSNAP_PLANT_ABBA
-	/* Planted bug (test-only build): snap_lock, then commit_mutex. */
-	down_read(&sbi->snap_lock);
-	mutex_lock(&sbi->commit_mutex);
-	mutex_unlock(&sbi->commit_mutex);
-	up_read(&sbi->snap_lock);
-#endif
 	t0 = ktime_get_ns();
 	if (!(req->flags & MSNAP_NOWAIT)) {
 		mutex_lock(&sbi->commit_mutex);

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # planted_test.sh --kernel debug: the debug-kernel lane catches real bugs.
-# A test-only build of memsnap.ko (make module MSNAP_PLANT="uaf abba",
-# see kmod/Kbuild) has two planted bugs on the persist path: a read of a
-# commit after the completion work freed it, and snap_lock taken before
-# commit_mutex (the documented order is the reverse).  One boot of the
+# A test-only build of memsnap.ko, from a copy of kmod/ with the patches
+# in selftests/debug/plants/ applied (the sources carry no test-only
+# code), has two planted bugs on the persist path: a read of a commit
+# after the completion work freed it (uaf.patch), and snap_lock taken
+# before commit_mutex, the documented order reversed (abba.patch).  One boot of the
 # debug kernel with that module runs a small fsync workload, then loads
 # the test-only module memsnap_splat.ko with leak=1, which leaks an
 # allocation.  The harness must fail the run and show KASAN's
@@ -28,11 +29,18 @@ echo "1..4"
 
 obj=$("$top/tools/debug-kernel") || exit 1
 drel=$(cat "$obj/include/config/kernel.release")
-make -s -C "$top" module KVER="$drel" KDIR="$obj" MSNAP_PLANT="uaf abba" \
-	> "$work/build.log" 2>&1
-ko=$top/build/mod/$drel-plant-uaf-abba/kmod/memsnap.ko
-[ -e "$ko" ] && ! grep -qE 'warning:|error:' "$work/build.log"
-result $? "test-only module with planted bugs builds" "$work/build.log"
+# A patch that no longer applies fails here, not silently.
+pm=$work/mod
+mkdir -p "$pm"
+cp -r "$top/kmod" "$top/include" "$pm/"
+for p in "$top"/selftests/debug/plants/*.patch; do
+	patch -s -d "$pm" -p1 < "$p" || echo "patch $p does not apply"
+done > "$work/build.log" 2>&1
+make -s -C "$obj" M="$pm/kmod" W=1 CONFIG_DEBUG_INFO_BTF_MODULES= modules \
+	>> "$work/build.log" 2>&1
+ko=$pm/kmod/memsnap.ko
+[ -e "$ko" ] && ! grep -qE 'warning:|error:|does not apply' "$work/build.log"
+result $? "test-only module with the planted bugs (plants/*.patch) builds" "$work/build.log"
 
 splat=$top/build/testmod/debug/selftests/harness/splat/memsnap_splat.ko
 if [ ! -e "$splat" ] || [ "$top/selftests/harness/splat/splat.c" -nt "$splat" ]; then

@@ -28,7 +28,6 @@ fi
 echo "1..4"
 
 obj=$("$top/tools/debug-kernel") || exit 1
-drel=$(cat "$obj/include/config/kernel.release")
 # A patch that no longer applies fails here, not silently.
 pm=$work/mod
 mkdir -p "$pm"

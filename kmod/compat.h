@@ -33,13 +33,16 @@
 #define msnap_fgf_t		int
 #endif
 
-static inline void msnap_fillattr(msnap_idmap_t *idmap, u32 request_mask,
-				  struct inode *inode, struct kstat *stat)
+/*
+ * The filesystem's UUID for the VFS (FS_IOC_GETFSUUID, overlayfs): 6.8
+ * and later need its length set too, through super_set_uuid().
+ */
+static inline void msnap_set_uuid(struct super_block *sb, const u8 *uuid)
 {
 #if MSNAP_K612
-	generic_fillattr(idmap, request_mask, inode, stat);
+	super_set_uuid(sb, uuid, 16);
 #else
-	generic_fillattr(idmap, inode, stat);
+	import_uuid(&sb->s_uuid, uuid);
 #endif
 }
 
@@ -105,13 +108,6 @@ static inline bool msnap_bio_add_folio(struct bio *bio, struct folio *folio)
 {
 	return bio_add_page(bio, &folio->page, PAGE_SIZE, 0) == PAGE_SIZE;
 }
-
-#if !MSNAP_K612
-static inline void vm_flags_set(struct vm_area_struct *vma, vm_flags_t flags)
-{
-	vma->vm_flags |= flags;
-}
-#endif
 
 /*
  * io_uring commands.  The payload (sqe->cmd) is reached through

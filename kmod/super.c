@@ -454,6 +454,7 @@ static int msnap_fill_super(struct super_block *sb, struct fs_context *fc)
 	err = msnap_read_super(sb);
 	if (err)
 		return err;
+	msnap_set_uuid(sb, sbi->uuid);
 	err = msnap_load(sb);
 	if (err)
 		return err;

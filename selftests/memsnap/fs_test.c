@@ -503,6 +503,34 @@ TEST_F(fs, statfs)
 	EXPECT_LE(sf2.f_bfree + 256, sf.f_bfree);
 }
 
+/* Linux 6.8's FS_IOC_GETFSUUID; the build host's uapi may lack it. */
+struct test_fsuuid2 {
+	__u8	len;
+	__u8	uuid[16];
+};
+#define TEST_FS_IOC_GETFSUUID	_IOR(0x15, 0, struct test_fsuuid2)
+
+/* The VFS knows the filesystem's UUID: the one mkfs wrote. */
+TEST_F(fs, uuid_is_the_superblocks)
+{
+	struct test_fsuuid2 u = { 0 };
+	struct msnap_super sb;
+	int fd = open(SCRATCH, O_RDONLY);
+
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(sizeof(sb), pread(fd, &sb, sizeof(sb), 0));
+	close(fd);
+	fd = open(self->mnt, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, fd);
+	if (ioctl(fd, TEST_FS_IOC_GETFSUUID, &u) && errno == ENOTTY) {
+		close(fd);
+		SKIP(return, "FS_IOC_GETFSUUID needs Linux 6.8 or later");
+	}
+	close(fd);
+	ASSERT_EQ(16, u.len);
+	EXPECT_EQ(0, memcmp(u.uuid, sb.uuid, 16));
+}
+
 TEST_F(fs, module_busy_while_mounted)
 {
 	/*

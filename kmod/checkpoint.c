@@ -198,6 +198,28 @@ static int msnap_ckpt_trees(struct super_block *sb,
 }
 
 /*
+ * Make @bh, the superblock for @slot, durable (CRC, flush, FUA) and the
+ * newest; released either way.
+ */
+int msnap_super_put(struct msnap_sb_info *sbi, struct buffer_head *bh,
+		    int slot)
+{
+	struct msnap_super *ds = (void *)bh->b_data;
+	int err;
+
+	msnap_set_crc(ds, &ds->crc);
+	mark_buffer_dirty(bh);
+	err = __sync_dirty_buffer(bh, REQ_SYNC | REQ_PREFLUSH | REQ_FUA);
+	if (!err) {
+		memcpy(&sbi->disk_super, ds, sizeof(*ds));
+		sbi->generation++;
+		sbi->sb_slot = slot;
+	}
+	brelse(bh);
+	return err;
+}
+
+/*
  * The checkpoint's commit point: its superblock over the older one,
  * durably (PREFLUSH, so every block it names is on the disk first).
  */
@@ -242,18 +264,11 @@ static int msnap_write_super(struct super_block *sb)
 	ds->state = cpu_to_le32(sbi->sb_state);
 	ds->error_code = cpu_to_le32(sbi->error_code);
 	ds->error_time = cpu_to_le64(sbi->error_time);
-	msnap_set_crc(ds, &ds->crc);
-	mark_buffer_dirty(bh);
-	err = __sync_dirty_buffer(bh, REQ_SYNC | REQ_PREFLUSH | REQ_FUA);
+	err = msnap_super_put(sbi, bh, slot);
 	if (err)
-		goto out_brelse;
-	memcpy(&sbi->disk_super, ds, sizeof(*ds));
-	sbi->generation++;
-	sbi->sb_slot = slot;
+		return err;
 	sbi->bitmap_copy = 1 - sbi->bitmap_copy;
-out_brelse:
-	brelse(bh);
-	return err;
+	return 0;
 }
 
 /* Every block the superblock will name, queued on @batch. */

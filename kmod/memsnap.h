@@ -609,6 +609,8 @@ void msnap_reap_work(struct work_struct *work);
 
 /* checkpoint.c */
 int msnap_checkpoint(struct super_block *sb);
+int msnap_super_put(struct msnap_sb_info *sbi, struct buffer_head *bh,
+		    int slot);
 int msnap_log_make_room(struct super_block *sb, unsigned int blocks);
 u64 msnap_tree_need(u64 changed, u64 keys, u32 height);
 u64 msnap_file_need(struct msnap_inode_info *mi, u64 pages, u64 keys);

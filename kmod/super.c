@@ -47,20 +47,13 @@ static int msnap_write_error_super(struct super_block *sb)
 	ds->error_code = cpu_to_le32(code);
 	ds->error_time = cpu_to_le64(now);
 	ds->generation = cpu_to_le64(sbi->generation + 1);
-	msnap_set_crc(ds, &ds->crc);
-	mark_buffer_dirty(bh);
-	err = __sync_dirty_buffer(bh, REQ_SYNC | REQ_PREFLUSH | REQ_FUA);
+	err = msnap_super_put(sbi, bh, slot);
 	if (err)
-		goto out_brelse;
-	memcpy(&sbi->disk_super, ds, sizeof(*ds));
-	sbi->generation++;
-	sbi->sb_slot = slot;
+		return err;
 	sbi->sb_state |= MSNAP_SB_ERROR;
 	sbi->error_code = code;
 	sbi->error_time = now;
-out_brelse:
-	brelse(bh);
-	return err;
+	return 0;
 }
 
 void msnap_error_work(struct work_struct *work)

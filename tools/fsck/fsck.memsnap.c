@@ -14,12 +14,14 @@
  * repairs it without losing anything) or not (only -y, which drops what
  * cannot be read).
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
@@ -1023,19 +1025,35 @@ int main(int argc, char **argv)
 	static struct fsck c;
 	struct msnap_fs *fs = &c.fs;
 	enum mode mode = CHECK;
-	bool verbose = false;
+	bool verbose = false, bdev;
 	const char *path;
 	int status, ret, flags = O_RDONLY;
 	struct stat st;
 
 	msnap_prog = "fsck.memsnap";
 	path = parse_args(argc, argv, &verbose, &mode);
-	if (mode != CHECK) {
-		flags = O_RDWR;
-		/* A mounted block device is opened exclusively by the kernel. */
-		if (!stat(path, &st) && S_ISBLK(st.st_mode))
-			flags |= O_EXCL;
+	/*
+	 * A mounted block device is held exclusively by the kernel: a repair
+	 * refuses it; a check goes on, warning that the device may be
+	 * behind what the mounted filesystem holds.
+	 */
+	bdev = !stat(path, &st) && S_ISBLK(st.st_mode);
+	if (bdev) {
+		int fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
+
+		if (fd >= 0) {
+			close(fd);
+		} else if (errno == EBUSY && mode != CHECK) {
+			msnap_err("%s is in use (mounted?): unmount it first; nothing changed",
+				  path);
+			return FSCK_ERROR;
+		} else if (errno == EBUSY) {
+			msnap_err("warning: %s is in use (mounted?): checking the device as it is, which may be behind the mounted filesystem",
+				  path);
+		}
 	}
+	if (mode != CHECK)
+		flags = O_RDWR | (bdev ? O_EXCL : 0);
 	if (msnap_dev_open(&fs->dev, path, flags))
 		return FSCK_ERROR;
 	ret = load(&c);

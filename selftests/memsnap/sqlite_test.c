@@ -3,7 +3,8 @@
  * The SQLite VFS "memsnap" (ports/sqlite) over Debian's libsqlite3, on a
  * fresh memsnap filesystem: CRUD, ROLLBACK and savepoints (the journal in
  * memory), constraint failures, the extension loaded by
- * sqlite3_load_extension() and by the sqlite3 shell, WAL refused, growth
+ * sqlite3_load_extension() and by the sqlite3 shell, WAL refused (but
+ * usable in exclusive locking mode), growth
  * past the first mapping followed by another process, several processes
  * writing and reading one database, and a writer killed with SIGKILL in
  * the middle of a transaction whose pages it had already written: no
@@ -187,6 +188,43 @@ TEST_F(fs, crud_without_a_journal_file)
 	/* WAL needs shared memory, which the VFS does not offer. */
 	EXPECT_STREQ("delete", db_text(db, "PRAGMA journal_mode = WAL", buf,
 				       sizeof(buf)));
+	sqlite3_close(db);
+}
+
+/*
+ * With locking_mode=EXCLUSIVE SQLite keeps the WAL index in its own
+ * memory and WAL works, the -wal file through the unix VFS; without it,
+ * a WAL database cannot be read.
+ */
+TEST_F(fs, wal_only_in_exclusive_locking_mode)
+{
+	sqlite3 *db = db_open(self->m.dir, "wal.db", NULL);
+	char buf[64];
+	int rc;
+
+	ASSERT_NE(NULL, db);
+	ASSERT_EQ(0, db_exec(db, "PRAGMA locking_mode = EXCLUSIVE"));
+	EXPECT_STREQ("wal", db_text(db, "PRAGMA journal_mode = WAL", buf,
+				    sizeof(buf)));
+	ASSERT_EQ(0, db_exec(db, "CREATE TABLE w(x); INSERT INTO w VALUES(3)"));
+	sqlite3_close(db);
+	db = db_open(self->m.dir, "wal.db", NULL);
+	ASSERT_NE(NULL, db);
+	rc = db_exec(db, "SELECT * FROM w");
+	EXPECT_EQ(SQLITE_CANTOPEN, rc);
+	sqlite3_close(db);
+	db = db_open(self->m.dir, "wal.db", NULL);
+	ASSERT_NE(NULL, db);
+	ASSERT_EQ(0, db_exec(db, "PRAGMA locking_mode = EXCLUSIVE"));
+	EXPECT_EQ(3, db_int(db, "SELECT x FROM w"));
+	EXPECT_STREQ("delete", db_text(db, "PRAGMA journal_mode = DELETE", buf,
+				       sizeof(buf)));
+	sqlite3_close(db);
+	ASSERT_EQ(0, msnap_mnt_remount(&self->m));
+	db = db_open(self->m.dir, "wal.db", NULL);
+	ASSERT_NE(NULL, db);
+	EXPECT_EQ(3, db_int(db, "SELECT x FROM w"));
+	EXPECT_TRUE(db_ok(db));
 	sqlite3_close(db);
 }
 

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# sqlite_crash_test.sh --kernel REL [--cycles N]: the power-cut loop of
+# ports/sqlite/crash_test.sh --kernel REL [--cycles N]: the power-cut loop of
 # the SQLite VFS (docs/sqlite.md).  sqlite_crash.c runs transactions
 # (synchronous=FULL, cache spills, a growing file) on a database opened
 # through the memsnap VFS, and the harness cuts the guest's power at a
@@ -21,16 +21,16 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-# shellcheck source=../lib/vmtap.sh
-. "$(dirname "$0")/../lib/vmtap.sh"
+# shellcheck source=../../selftests/lib/vmtap.sh
+. "$(dirname "$0")/../../selftests/lib/vmtap.sh"
 vmtap_init sqlite-crash "${args[@]}"
 [[ $cycles =~ ^[1-9][0-9]*$ ]] || { echo "--cycles needs a positive number" >&2; exit 2; }
 vfsdir=$top/build/ports/sqlite
 [ -e "$vfsdir/libmemsnap_sqlite.so" ] || { echo "build the VFS first: make ports" >&2; exit 2; }
-bin=$top/build/selftests/sqlite_crash
+bin=$vfsdir/sqlite_crash
 mkdir -p "$(dirname "$bin")"
 gcc -O2 -Wall -Wextra -I"$top/ports/sqlite" -o "$bin" \
-	"$top/selftests/sqlite/sqlite_crash.c" -L"$vfsdir" \
+	"$top/ports/sqlite/sqlite_crash.c" -L"$vfsdir" \
 	-Wl,-rpath,"$vfsdir" -lmemsnap_sqlite -lsqlite3 || exit 1
 img=$work/drive.img
 fsck=$top/build/tools/fsck.memsnap

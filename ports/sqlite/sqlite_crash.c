@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * sqlite_crash: the guest side of sqlite_crash_test.sh, a power-cut loop
+ * sqlite_crash: the guest side of crash_test.sh, a power-cut loop
  * over a database opened through the memsnap SQLite VFS.
  *
  *   sqlite_crash run DIR ACKFILE MARK

@@ -17,8 +17,12 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <linux/memsnap.h>
 #include <sqlite3.h>
 #include <memsnap_sqlite.h>
 
@@ -119,6 +123,38 @@ static int make_table(sqlite3 *db)
 		       "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c "
 		       "WHERE i < 2000) INSERT INTO t SELECT i, 0, randomblob(3000) FROM c;"
 		       "CREATE TABLE u(x)");
+}
+
+/*
+ * The flags of the last MSNAP_IOC_PERSIST the process issued, and how
+ * many: this program's ioctl() stands in for libc's, also for the VFS's
+ * calls (its copy of libmemsnap calls ioctl() through the PLT).
+ */
+static uint64_t persist_flags = ~0ULL;
+static int persists;
+
+int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (req == MSNAP_IOC_PERSIST) {
+		persist_flags = ((struct msnap_persist_args *)arg)->flags;
+		persists++;
+	}
+	return syscall(SYS_ioctl, fd, req, arg);
+}
+
+/* Commit one row; the flags of the persists it made (~0: none). */
+static uint64_t commit_flags(sqlite3 *db)
+{
+	persist_flags = ~0ULL;
+	if (db_exec(db, "INSERT INTO s VALUES(1)"))
+		return ~1ULL;
+	return persist_flags;
 }
 
 /* ---- without a filesystem -------------------------------------------- */
@@ -294,6 +330,34 @@ TEST_F(fs, commits_survive_remount_at_every_synchronous_level)
 	ASSERT_NE(NULL, db);
 	EXPECT_EQ(7, db_int(db, "SELECT sum(x) FROM s"));
 	EXPECT_TRUE(db_ok(db));
+	sqlite3_close(db);
+}
+
+/*
+ * A commit is a synchronous persist unless the connection asked for
+ * synchronous=NORMAL or OFF.  SQLite passes SQLITE_SYNC_NORMAL to xSync
+ * at FULL as well (SQLITE_SYNC_FULL only with PRAGMA fullfsync), so the
+ * level must come from the pragma itself.
+ */
+TEST_F(fs, synchronous_level_picks_sync_or_async_persists)
+{
+	sqlite3 *db = db_open(self->m.dir, "lvl.db", NULL);
+
+	ASSERT_NE(NULL, db);
+	ASSERT_EQ(0, db_exec(db, "CREATE TABLE s(x)"));
+	EXPECT_EQ(MSNAP_SYNC, commit_flags(db));
+	ASSERT_EQ(0, db_exec(db, "PRAGMA synchronous = NORMAL"));
+	EXPECT_EQ(MSNAP_ASYNC, commit_flags(db));
+	ASSERT_EQ(0, db_exec(db, "PRAGMA synchronous = 2"));
+	EXPECT_EQ(MSNAP_SYNC, commit_flags(db));
+	ASSERT_EQ(0, db_exec(db, "PRAGMA synchronous = off"));
+	EXPECT_EQ(MSNAP_ASYNC, commit_flags(db));
+	ASSERT_EQ(0, db_exec(db, "PRAGMA synchronous = EXTRA"));
+	EXPECT_EQ(MSNAP_SYNC, commit_flags(db));
+	/* fullfsync makes SQLite ask for SQLITE_SYNC_FULL: always waits. */
+	ASSERT_EQ(0, db_exec(db, "PRAGMA fullfsync = ON; PRAGMA synchronous = 1"));
+	EXPECT_EQ(MSNAP_SYNC, commit_flags(db));
+	EXPECT_LT(0, persists);
 	sqlite3_close(db);
 }
 

@@ -6,7 +6,9 @@
  * mapped MAP_SHARED: reads and xFetch come from the mapping, writes are
  * memory copies, and growth goes through pwrite(2) so that the new size
  * is persisted in the same commit as the new pages.  xSync is one
- * msnap_persist() of the file: every page the transaction wrote, atomic.
+ * msnap_persist() of the file: every page the transaction wrote, atomic;
+ * synchronous at PRAGMA synchronous=FULL (the default) and EXTRA,
+ * MSNAP_ASYNC at NORMAL and OFF.
  * Its rollback journal is an in-memory file: ROLLBACK and savepoints
  * work, no journal is written, and a commit costs one persist.
  *
@@ -35,6 +37,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -50,6 +53,8 @@ SQLITE_EXTENSION_INIT1
 
 /* Address space a database maps by default: it grows in place within. */
 #define MS_RESERVE	(1ULL << 30)
+#define MS_LEVEL_NORMAL	1		/* PRAGMA synchronous=NORMAL */
+#define MS_LEVEL_FULL	2		/* Debian's default */
 #define MS_MARK_SUFFIX	"-msnap"
 #define MS_JOURNAL	"-journal"
 
@@ -90,6 +95,7 @@ struct ms_file {
 	sqlite3_int64		mmap_max;	/* SQLITE_FCNTL_MMAP_SIZE */
 	int			lock;		/* SQLITE_LOCK_* held */
 	int			dirty;		/* wrote since the last persist */
+	int			level;		/* PRAGMA synchronous, 0..3 */
 };
 
 /* An in-memory rollback journal. */
@@ -649,12 +655,35 @@ static int ms_persist(struct ms_file *p, uint64_t flags)
 	return SQLITE_OK;
 }
 
+/*
+ * SQLite passes SQLITE_SYNC_NORMAL at synchronous=FULL as well (FULL only
+ * with PRAGMA fullfsync): the connection's level comes from the pragma.
+ */
 static int ms_sync(sqlite3_file *f, int flags)
 {
 	struct ms_file *p = (struct ms_file *)f;
 
-	return ms_persist(p, (flags & 0x0f) == SQLITE_SYNC_FULL ? MSNAP_SYNC :
-							       MSNAP_ASYNC);
+	if ((flags & 0x0f) != SQLITE_SYNC_FULL && p->level <= MS_LEVEL_NORMAL)
+		return ms_persist(p, MSNAP_ASYNC);
+	return ms_persist(p, MSNAP_SYNC);
+}
+
+/* PRAGMA synchronous's value as SQLite reads it; unknown: FULL. */
+static int ms_parse_level(const char *v)
+{
+	static const char *const names[][2] = {
+		{ "off", "0" }, { "no", "0" }, { "false", "0" },
+		{ "normal", "1" }, { "on", "1" }, { "yes", "1" }, { "true", "1" },
+		{ "full", "2" }, { "extra", "3" },
+	};
+	size_t i;
+
+	if (*v >= '0' && *v <= '9')
+		return atoi(v) & 3;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcasecmp(v, names[i][0]))
+			return names[i][1][0] - '0';
+	return MS_LEVEL_FULL;
 }
 
 static int ms_file_size(sqlite3_file *f, sqlite3_int64 *size)
@@ -731,6 +760,12 @@ static int ms_fcntl(sqlite3_file *f, int op, void *arg)
 		if (*(int *)arg < 0)
 			*(int *)arg = 1;
 		return SQLITE_OK;
+	case SQLITE_FCNTL_PRAGMA:
+		/* Watch synchronous=; SQLite itself carries the pragma out. */
+		if (((char **)arg)[2] &&
+		    !strcasecmp(((char **)arg)[1], "synchronous"))
+			p->level = ms_parse_level(((char **)arg)[2]);
+		return SQLITE_NOTFOUND;
 	case SQLITE_FCNTL_COMMIT_PHASETWO:
 		/* synchronous=OFF skips xSync: persist without waiting. */
 		return p->dirty ? ms_persist(p, MSNAP_ASYNC) : SQLITE_OK;
@@ -814,6 +849,7 @@ static int ms_open_db(const char *name, sqlite3_file *f, int flags,
 		return SQLITE_CANTOPEN;
 	}
 	p->real = real;
+	p->level = MS_LEVEL_FULL;
 	p->base.pMethods = &ms_db_methods;
 	return SQLITE_OK;
 }

@@ -737,6 +737,25 @@ static int ms_check_reserved(sqlite3_file *f, int *out)
 	return real->pMethods->xCheckReservedLock(real, out);
 }
 
+/*
+ * Watch synchronous= (SQLite itself carries it out), and refuse pages
+ * smaller than the system's (see ms_small_pages()).
+ */
+static int ms_pragma(struct ms_file *p, char **argv)
+{
+	if (!argv[2])
+		return SQLITE_NOTFOUND;
+	if (!strcasecmp(argv[1], "synchronous")) {
+		p->level = ms_parse_level(argv[2]);
+	} else if (!strcasecmp(argv[1], "page_size") &&
+		   atoi(argv[2]) < (int)ms_page()) {
+		argv[0] = sqlite3_mprintf("memsnap: page_size must be at least %d",
+					  (int)ms_page());
+		return SQLITE_ERROR;
+	}
+	return SQLITE_NOTFOUND;
+}
+
 static int ms_fcntl(sqlite3_file *f, int op, void *arg)
 {
 	struct ms_file *p = (struct ms_file *)f;
@@ -761,11 +780,7 @@ static int ms_fcntl(sqlite3_file *f, int op, void *arg)
 			*(int *)arg = 1;
 		return SQLITE_OK;
 	case SQLITE_FCNTL_PRAGMA:
-		/* Watch synchronous=; SQLite itself carries the pragma out. */
-		if (((char **)arg)[2] &&
-		    !strcasecmp(((char **)arg)[1], "synchronous"))
-			p->level = ms_parse_level(((char **)arg)[2]);
-		return SQLITE_NOTFOUND;
+		return ms_pragma(p, arg);
 	case SQLITE_FCNTL_COMMIT_PHASETWO:
 		/* synchronous=OFF skips xSync: persist without waiting. */
 		return p->dirty ? ms_persist(p, MSNAP_ASYNC) : SQLITE_OK;
@@ -826,6 +841,25 @@ static const sqlite3_io_methods ms_db_methods = {
 	.xUnfetch		= ms_unfetch,
 };
 
+/*
+ * Whether the database's pages are smaller than the system's.  Then
+ * growing or cutting the file writes, through the file API, a system page
+ * that also holds committed pages, and memsnap's commit= flush of such
+ * file data would persist that page with the transaction's unfinished
+ * changes to its committed part: such a database is refused.
+ */
+static int ms_small_pages(struct ms_file *p)
+{
+	unsigned char b[2];
+	unsigned int size;
+
+	if (pread(ms_fd(p), b, 2, 16) != 2)
+		return 0;		/* empty: SQLite picks the size */
+	size = b[0] << 8 | b[1];
+	size = size == 1 ? 65536 : size;
+	return size && size < ms_page();
+}
+
 static int ms_open_db(const char *name, sqlite3_file *f, int flags,
 		      int *out_flags)
 {
@@ -846,6 +880,13 @@ static int ms_open_db(const char *name, sqlite3_file *f, int flags,
 		/* No write permission: a plain unix file (docs/sqlite.md). */
 		if (err == -EACCES || err == -EPERM || err == -EROFS)
 			return ms_unix->xOpen(ms_unix, name, f, flags, out_flags);
+		return SQLITE_CANTOPEN;
+	}
+	if (ms_small_pages(p)) {
+		sqlite3_log(SQLITE_CANTOPEN, "memsnap: %s: pages smaller than %d bytes",
+			    name, (int)ms_page());
+		ms_inode_put(p->ino);
+		real->pMethods->xClose(real);
 		return SQLITE_CANTOPEN;
 	}
 	p->real = real;

@@ -264,6 +264,28 @@ TEST_F(fs, wal_only_in_exclusive_locking_mode)
 	sqlite3_close(db);
 }
 
+/*
+ * Pages smaller than the system's would share a system page with
+ * committed ones when the file grows: refused, by the pragma and at open.
+ */
+TEST_F(fs, pages_smaller_than_the_system_page_are_refused)
+{
+	sqlite3 *db = db_open(self->m.dir, "small.db", NULL);
+
+	ASSERT_NE(NULL, db);
+	EXPECT_EQ(SQLITE_ERROR, db_exec(db, "PRAGMA page_size = 1024"));
+	ASSERT_EQ(0, db_exec(db, "PRAGMA page_size = 8192; CREATE TABLE a(x)"));
+	EXPECT_EQ(8192, db_int(db, "PRAGMA page_size"));
+	sqlite3_close(db);
+	test_vfs = "unix";
+	db = db_open(self->m.dir, "small1k.db", NULL);
+	ASSERT_NE(NULL, db);
+	ASSERT_EQ(0, db_exec(db, "PRAGMA page_size = 1024; CREATE TABLE a(x)"));
+	sqlite3_close(db);
+	test_vfs = MSNAP_SQLITE_VFS;
+	EXPECT_EQ(NULL, db_open(self->m.dir, "small1k.db", NULL));
+}
+
 TEST_F(fs, rollback_and_savepoints)
 {
 	sqlite3 *db = db_open(self->m.dir, "rb.db", NULL);

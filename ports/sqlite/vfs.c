@@ -3,9 +3,12 @@
  * The "memsnap" SQLite VFS, over an unmodified SQLite (Debian's 3.40).
  *
  * A main database file on a memsnap filesystem is a region (libmemsnap)
- * mapped MAP_SHARED: reads and xFetch come from the mapping, writes are
- * memory copies, and growth goes through pwrite(2) so that the new size
- * is persisted in the same commit as the new pages.  xSync is one
+ * mapped MAP_SHARED: reads and xFetch come from the mapping, and writes
+ * are memory copies, also into the room that growth makes with
+ * ftruncate(2), so that no page of the database is ever file data (which
+ * memsnap's commit= interval would persist on its own, in the middle of
+ * a transaction): the database reaches the disk only in xSync's
+ * persists.  xSync is one
  * msnap_persist() of the file: every page the transaction wrote, atomic;
  * synchronous at PRAGMA synchronous=FULL (the default) and EXTRA,
  * MSNAP_ASYNC at NORMAL and OFF.
@@ -53,6 +56,8 @@ SQLITE_EXTENSION_INIT1
 
 /* Address space a database maps by default: it grows in place within. */
 #define MS_RESERVE	(1ULL << 30)
+/* Growth steps, as the unix VFS's SQLITE_FCNTL_CHUNK_SIZE: few truncates. */
+#define MS_CHUNK	(1ULL << 20)
 #define MS_LEVEL_NORMAL	1		/* PRAGMA synchronous=NORMAL */
 #define MS_LEVEL_FULL	2		/* Debian's default */
 #define MS_MARK_SUFFIX	"-msnap"
@@ -61,10 +66,10 @@ SQLITE_EXTENSION_INIT1
 /*
  * What the VFS says of a memsnap database (docs/sqlite.md): writes reach
  * the disk only in a persist, all of a persist or none of it, in order,
- * the file's size with them, and no byte that was not written changes.
+ * and no byte that was not written changes.  Not SAFE_APPEND: the size
+ * that growth sets may be durable before the pages written into it.
  */
-#define MS_IOCAP	(SQLITE_IOCAP_ATOMIC | SQLITE_IOCAP_SAFE_APPEND | \
-			 SQLITE_IOCAP_SEQUENTIAL | \
+#define MS_IOCAP	(SQLITE_IOCAP_ATOMIC | SQLITE_IOCAP_SEQUENTIAL | \
 			 SQLITE_IOCAP_POWERSAFE_OVERWRITE)
 
 /*
@@ -91,7 +96,7 @@ struct ms_file {
 	sqlite3_file		base;
 	sqlite3_file		*real;		/* the unix VFS's, for locks */
 	struct ms_inode		*ino;
-	sqlite3_int64		size;		/* the file's, while locked */
+	sqlite3_int64		size;		/* the database's, while locked */
 	sqlite3_int64		mmap_max;	/* SQLITE_FCNTL_MMAP_SIZE */
 	int			lock;		/* SQLITE_LOCK_* held */
 	int			dirty;		/* wrote since the last persist */
@@ -451,13 +456,31 @@ static int ms_fd(const struct ms_file *p)
 	return msnap_fd(p->ino->r);
 }
 
+/*
+ * The database's size: the file's, or 0 while its first page is zeroes.
+ * The first transaction of a new database grows the file before it
+ * writes into it, and that size may be durable without the pages (a power
+ * cut before the first commit): SQLite must see an empty database then,
+ * not a file of zeroes (SQLITE_NOTADB).  A committed page 1 starts with
+ * "SQLite format 3".
+ */
 static int ms_stat_size(struct ms_file *p, sqlite3_int64 *size)
 {
+	static const char zero[16];
 	struct stat st;
+	char head[16];
 
 	if (fstat(ms_fd(p), &st))
 		return SQLITE_IOERR_FSTAT;
 	*size = st.st_size;
+	if (*size < (sqlite3_int64)sizeof(head))
+		return SQLITE_OK;
+	if ((size_t)*size <= p->ino->map_len)
+		memcpy(head, p->ino->base, sizeof(head));
+	else if (pread(ms_fd(p), head, sizeof(head), 0) != sizeof(head))
+		return SQLITE_IOERR_READ;
+	if (!memcmp(head, zero, sizeof(head)))
+		*size = 0;
 	return SQLITE_OK;
 }
 
@@ -573,24 +596,24 @@ static void ms_mark_dirty(struct ms_file *p)
 }
 
 /*
- * Growth by pwrite(2): the new size is persisted with the pages, never
- * before them (an ftruncate's size becomes durable on its own).
+ * Make room for the database to grow to @end: the file grows by whole
+ * chunks with ftruncate(2), and the pages are then written through the
+ * mapping, region memory that only xSync's persist writes.  A grown size
+ * that becomes durable first leaves zeroes past the database's page
+ * count, which SQLite ignores.
  */
-static int ms_pwrite(struct ms_file *p, const void *buf, size_t n,
-		     sqlite3_int64 off)
+static int ms_grow(struct ms_file *p, sqlite3_int64 end)
 {
-	ssize_t done;
+	sqlite3_int64 want = (end + MS_CHUNK - 1) & ~(sqlite3_int64)(MS_CHUNK - 1);
+	struct stat st;
 
-	while (n) {
-		done = pwrite(ms_fd(p), buf, n, off);
-		if (done < 0 && errno == EINTR)
-			continue;
-		if (done < 0)
-			return errno == ENOSPC ? SQLITE_FULL : SQLITE_IOERR_WRITE;
-		buf = (const char *)buf + done;
-		n -= done;
-		off += done;
-	}
+	if (ms_map_cover(p->ino, want))
+		return SQLITE_FULL;
+	if (fstat(ms_fd(p), &st))
+		return SQLITE_IOERR_FSTAT;
+	if (st.st_size < want && ftruncate(ms_fd(p), want))
+		return errno == ENOSPC ? SQLITE_FULL : SQLITE_IOERR_TRUNCATE;
+	p->size = want;
 	return SQLITE_OK;
 }
 
@@ -598,41 +621,39 @@ static int ms_write(sqlite3_file *f, const void *buf, int amt,
 		    sqlite3_int64 off)
 {
 	struct ms_file *p = (struct ms_file *)f;
-	sqlite3_int64 end = off + amt;
 	int rc;
 
 	ms_mark_dirty(p);
-	if (end <= p->size) {
-		memcpy(p->ino->base + off, buf, amt);
-		return SQLITE_OK;
+	if (off + amt > p->size) {
+		rc = ms_grow(p, off + amt);
+		if (rc)
+			return rc;
 	}
-	/* The persist must reach every page: the mapping covers the file. */
-	if (ms_map_cover(p->ino, end))
-		return SQLITE_FULL;
-	rc = ms_pwrite(p, buf, amt, off);
-	if (!rc)
-		p->size = end;
-	return rc;
+	memcpy(p->ino->base + off, buf, amt);
+	return SQLITE_OK;
 }
 
 static int ms_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
 	struct ms_file *p = (struct ms_file *)f;
 	sqlite3_file *real = ms_real(f);
+	sqlite3_int64 keep;
 	int rc;
 
 	if (size > p->size) {
-		/* Grow by writing the last byte: persisted with the data. */
 		ms_mark_dirty(p);
-		if (ms_map_cover(p->ino, size))
-			return SQLITE_FULL;
-		rc = ms_pwrite(p, "", 1, size - 1);
-	} else {
-		/* Shrinking comes after the commit, or in a rollback. */
-		rc = real->pMethods->xTruncate(real, size);
+		return ms_grow(p, size);
 	}
+	/*
+	 * Shrinking comes after the commit, or in a rollback; like the
+	 * unix VFS with a chunk size, keep the file a whole number of chunks.
+	 */
+	keep = (size + MS_CHUNK - 1) & ~(sqlite3_int64)(MS_CHUNK - 1);
+	if (keep >= p->size)
+		return SQLITE_OK;
+	rc = real->pMethods->xTruncate(real, keep);
 	if (!rc)
-		p->size = size;
+		p->size = keep;
 	return rc;
 }
 
@@ -688,7 +709,13 @@ static int ms_parse_level(const char *v)
 
 static int ms_file_size(sqlite3_file *f, sqlite3_int64 *size)
 {
-	return ms_stat_size((struct ms_file *)f, size);
+	struct ms_file *p = (struct ms_file *)f;
+
+	if (p->lock >= SQLITE_LOCK_SHARED) {
+		*size = p->size;
+		return SQLITE_OK;
+	}
+	return ms_stat_size(p, size);
 }
 
 static int ms_lock(sqlite3_file *f, int level)

@@ -286,6 +286,35 @@ TEST_F(fs, pages_smaller_than_the_system_page_are_refused)
 	EXPECT_EQ(NULL, db_open(self->m.dir, "small1k.db", NULL));
 }
 
+/*
+ * The first transaction of a new database grows the file before it
+ * writes into it; a cut before its commit may leave the grown size with
+ * no pages (zeroes), which must read as an empty database.
+ */
+TEST_F(fs, a_file_of_zeroes_is_an_empty_database)
+{
+	char path[256];
+	sqlite3 *db;
+	int fd;
+
+	msnap_mnt_path(&self->m, "zero.db", path, sizeof(path));
+	fd = open(path, O_RDWR | O_CREAT, 0644);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 1 << 20));
+	close(fd);
+	db = db_open(self->m.dir, "zero.db", NULL);
+	ASSERT_NE(NULL, db);
+	EXPECT_EQ(0, db_int(db, "SELECT count(*) FROM sqlite_master"));
+	ASSERT_EQ(0, db_exec(db, "CREATE TABLE z(x); INSERT INTO z VALUES(8)"));
+	sqlite3_close(db);
+	ASSERT_EQ(0, msnap_mnt_remount(&self->m));
+	db = db_open(self->m.dir, "zero.db", NULL);
+	ASSERT_NE(NULL, db);
+	EXPECT_EQ(8, db_int(db, "SELECT x FROM z"));
+	EXPECT_TRUE(db_ok(db));
+	sqlite3_close(db);
+}
+
 TEST_F(fs, rollback_and_savepoints)
 {
 	sqlite3 *db = db_open(self->m.dir, "rb.db", NULL);

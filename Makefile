@@ -2,7 +2,7 @@
 #
 # memsnap top-level makefile.
 #
-#   make                 module (for KVER), library and tools
+#   make                 module (for KVER), library, tools and ports
 #   make KVER=<release>  module for another installed kernel
 #   make check           everything, then the selftests in a QEMU guest on
 #                        every supported installed kernel, and the CI
@@ -10,7 +10,7 @@
 #   make check-debug     every suite on the debug kernel (KASAN, lockdep,
 #                        DEBUG_VM, kmemleak; tools/debug-kernel)
 #   make demo            the main job, in a QEMU guest
-#   make install         module, library, headers, tools, man pages
+#   make install         module, library, headers, tools, ports, man pages
 #                        (PREFIX=/usr/local, DESTDIR honoured)
 #
 # When this directory is given to kbuild as M=, kbuild reads Kbuild, not
@@ -39,12 +39,13 @@ MODDIR		:= $(BUILD)/mod/$(KVER)
 
 export VERSION PREFIX LIBDIR INCLUDEDIR
 
-.PHONY: all module modules-all lib tools selftests check check-quick demo \
+.PHONY: all module modules-all lib tools ports selftests check check-quick demo \
 	check-debug debug-kernel \
-	install install-module install-lib install-tools dkms-src deps bench \
+	install install-module install-lib install-tools install-ports \
+	dkms-src deps bench \
 	clean distclean
 
-all: module lib tools
+all: module lib tools ports
 
 deps:
 	@tools/install-deps --check || tools/install-deps
@@ -69,7 +70,11 @@ lib:
 tools:
 	$(MAKE) -C tools
 
-selftests: lib
+# Database ports built on libmemsnap: the SQLite VFS (docs/sqlite.md).
+ports: lib
+	$(MAKE) -C ports/sqlite
+
+selftests: lib ports
 	$(MAKE) -C selftests
 
 check: deps
@@ -90,7 +95,7 @@ demo: deps
 bench: deps lib tools
 	@for k in $${KERNEL:-$$(tools/kernels)}; do tools/bench/run --kernel $$k || exit 1; done
 
-install: install-module install-lib install-tools
+install: install-module install-lib install-tools install-ports
 
 install-module: module
 	install -D -m 0644 $(MODDIR)/kmod/memsnap.ko \
@@ -105,6 +110,9 @@ install-lib: lib
 install-tools: tools
 	$(MAKE) -C tools install
 
+install-ports: ports
+	$(MAKE) -C ports/sqlite install
+
 # Copy the module sources where dkms(8) looks for them:
 #   make dkms-src && dkms install memsnap/$(VERSION)
 dkms-src:
@@ -115,6 +123,7 @@ clean:
 	rm -rf $(BUILD)/mod $(BUILD)/selftests
 	$(MAKE) -C libmemsnap clean
 	$(MAKE) -C tools clean
+	$(MAKE) -C ports/sqlite clean
 	$(MAKE) -C selftests clean
 
 distclean: clean

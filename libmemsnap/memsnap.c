@@ -531,7 +531,8 @@ static int map_fresh(struct msnap_region *r, const char *path,
 	return ret;
 }
 
-static int map_region(struct msnap_region *r, const char *path, size_t size)
+static int map_region(struct msnap_region *r, const char *path, size_t size,
+		      int flags)
 {
 	struct stat st;
 	uint64_t addr = 0, want;
@@ -553,6 +554,8 @@ static int map_region(struct msnap_region *r, const char *path, size_t size)
 	ret = get_addr(r->fd, &addr);
 	if (ret)
 		return ret;
+	if (flags & MSNAP_OPEN_KEEP_SIZE)
+		return addr ? map_at(r, addr) : map_fresh(r, path, &st);
 	if (want > (uint64_t)st.st_size && ftruncate(r->fd, want))
 		return -errno;
 	ret = addr ? map_at(r, addr) : map_fresh(r, path, &st);
@@ -569,14 +572,15 @@ int msnap_open(const char *path, size_t size, int flags,
 	int created, ret;
 
 	if (!path || !region ||
-	    flags & ~(MSNAP_OPEN_CREATE | MSNAP_OPEN_EXCL) ||
+	    flags & ~(MSNAP_OPEN_CREATE | MSNAP_OPEN_EXCL |
+		      MSNAP_OPEN_KEEP_SIZE) ||
 	    (flags & MSNAP_OPEN_EXCL && !(flags & MSNAP_OPEN_CREATE)))
 		return -EINVAL;
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	r->fd = open_file(path, flags, &created);
-	ret = r->fd < 0 ? r->fd : map_region(r, path, size);
+	ret = r->fd < 0 ? r->fd : map_region(r, path, size, flags);
 	if (!ret) {
 		ret = reg_insert(r);
 		if (ret)
@@ -646,6 +650,29 @@ int msnap_resize(struct msnap_region *region, size_t size)
 	ret = want > region->size ? grow(region, want) : shrink(region, want);
 	if (ret)
 		return ret;
+	region->size = want;
+	reg_set_size(region);
+	return 0;
+}
+
+/*
+ * Only the mapping changes, in place: the file keeps its size, so that a
+ * region can follow a file that another process grew (or reserve room
+ * for its own growth by write(2), whose new size is persisted with the
+ * data).
+ */
+int msnap_remap(struct msnap_region *region, size_t size)
+{
+	uint64_t want = round_up(size, page_size());
+	void *p;
+
+	if (!region || !want || want > SIZE_MAX || want > INT64_MAX)
+		return -EINVAL;
+	if (want == region->size)
+		return 0;
+	p = mremap(region->addr, region->size, want, 0);
+	if (p == MAP_FAILED)
+		return -errno;
 	region->size = want;
 	reg_set_size(region);
 	return 0;

@@ -26,6 +26,12 @@ struct msnap_region;
 /* msnap_open() flags. */
 #define MSNAP_OPEN_CREATE	0x1U	/* create the file if it is missing */
 #define MSNAP_OPEN_EXCL		0x2U	/* with CREATE: fail if it exists */
+/*
+ * Map size bytes but leave the file's size alone: the pages past the end
+ * of the file fault with SIGBUS until the file grows (by write(2), or in
+ * another process).  Lets a process follow a file that others grow.
+ */
+#define MSNAP_OPEN_KEEP_SIZE	0x4U
 
 /*
  * msnap_is_memsnap - whether an open file lives on a memsnap filesystem.
@@ -40,6 +46,7 @@ void *msnap_addr(const struct msnap_region *region);
 size_t msnap_size(const struct msnap_region *region);
 int msnap_fd(const struct msnap_region *region);
 int msnap_resize(struct msnap_region *region, size_t size);
+int msnap_remap(struct msnap_region *region, size_t size);
 
 /* Persist flags: MSNAP_SYNC (0), MSNAP_ASYNC, MSNAP_THREAD (uapi, __u64). */
 int msnap_persist(void *addr, size_t len, uint64_t flags);

@@ -2,7 +2,7 @@
 /*
  * libmemsnap's whole API on a freshly made memsnap filesystem: regions at
  * stable addresses, persist (sync, async + wait, per thread), persistv,
- * abort, resize, close, the io_uring command, and every error path with
+ * abort, resize, remap (KEEP_SIZE), close, the io_uring command, and every error path with
  * bad input.
  */
 #include "kselftest_harness.h"
@@ -36,6 +36,7 @@ TEST(null_arguments)
 	ASSERT_EQ(NULL, r);
 	ASSERT_EQ(-EINVAL, msnap_close(NULL));
 	ASSERT_EQ(-EINVAL, msnap_resize(NULL, PS));
+	ASSERT_EQ(-EINVAL, msnap_remap(NULL, PS));
 	ASSERT_EQ(-EINVAL, msnap_wait(NULL, 1));
 	ASSERT_EQ(-EINVAL, msnap_fd(NULL));
 	ASSERT_EQ(NULL, msnap_addr(NULL));
@@ -448,6 +449,46 @@ TEST_F(fs, resize_fails_when_it_cannot_stay_in_place)
 	ASSERT_EQ(0, fstat(msnap_fd(r), &st));
 	EXPECT_EQ(4 * PS, st.st_size);
 	munmap(q, PS);
+	ASSERT_EQ(0, msnap_close(r));
+}
+
+/*
+ * A KEEP_SIZE region maps more than its file and follows growth by
+ * write(2), whose size is persisted with the data; msnap_remap() changes
+ * the mapping, never the file.
+ */
+TEST_F(fs, keep_size_maps_past_the_end_and_follows_writes)
+{
+	struct msnap_region *r;
+	struct stat st;
+	char buf[16] = "grown by write";
+	char *p;
+
+	ASSERT_EQ(-EINVAL, msnap_open(self->a, 0,
+				      MSNAP_OPEN_CREATE | MSNAP_OPEN_KEEP_SIZE,
+				      &r));
+	ASSERT_EQ(0, msnap_open(self->a, 8 * PS,
+				MSNAP_OPEN_CREATE | MSNAP_OPEN_KEEP_SIZE, &r));
+	EXPECT_EQ(8 * PS, msnap_size(r));
+	ASSERT_EQ(0, fstat(msnap_fd(r), &st));
+	EXPECT_EQ(0, st.st_size);
+	p = msnap_addr(r);
+	ASSERT_EQ(sizeof(buf), pwrite(msnap_fd(r), buf, sizeof(buf), 2 * PS));
+	EXPECT_STREQ("grown by write", p + 2 * PS);
+	EXPECT_EQ(1, msnap_persist(p, 8 * PS, 0));
+	ASSERT_EQ(0, msnap_remap(r, 16 * PS));
+	EXPECT_EQ(p, msnap_addr(r));
+	EXPECT_EQ(16 * PS, msnap_size(r));
+	ASSERT_EQ(0, msnap_remap(r, 4 * PS));
+	ASSERT_EQ(0, fstat(msnap_fd(r), &st));
+	EXPECT_EQ(2 * PS + sizeof(buf), st.st_size);
+	EXPECT_EQ(-EINVAL, msnap_remap(r, 0));
+	ASSERT_EQ(0, msnap_close(r));
+	ASSERT_EQ(0, msnap_mnt_remount(&self->m));
+	ASSERT_EQ(0, stat(self->a, &st));
+	EXPECT_EQ(2 * PS + sizeof(buf), st.st_size);
+	ASSERT_EQ(0, msnap_open(self->a, 0, 0, &r));
+	EXPECT_STREQ("grown by write", (char *)msnap_addr(r) + 2 * PS);
 	ASSERT_EQ(0, msnap_close(r));
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Timing helpers shared by msbench.c and persist_lat.c: a monotonic clock
- * in microseconds, and the qsort comparison for latency samples.
+ * Timing helpers of msbench.c: a monotonic clock in microseconds, and
+ * the qsort comparison for latency samples.
  */
 #ifndef BENCH_TIME_H
 #define BENCH_TIME_H

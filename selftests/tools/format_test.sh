@@ -134,6 +134,10 @@ run "$fsck" -Z "$img"
 expect 16 'usage' "fsck with an unknown option: exit 16"
 run "$fsck" -n -y "$img"
 expect 16 'only one of -n, -p' "fsck -n -y: usage error, exit 16"
+run "$fsck" --help
+expect 0 '^usage: fsck.memsnap' "fsck --help prints the usage, exit 0"
+run "$fsck" --version
+expect 0 '^fsck.memsnap [0-9]' "fsck --version prints the version, exit 0"
 run "$fsck" "$work/missing.img"
 expect 8 'cannot open' "fsck of a missing file: exit 8"
 rm -f "$img"

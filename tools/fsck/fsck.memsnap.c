@@ -70,16 +70,22 @@ static void __attribute__((noreturn)) usage(FILE *f, int status)
 		"  -y        repair everything it can, dropping what cannot be read\n"
 		"  -f        accepted; the check is always complete\n"
 		"  -v        print a summary\n"
-		"  -V        print the version and exit\n");
+		"  -V, --version  print the version and exit\n"
+		"  -h, --help     print this and exit\n");
 	exit(status);
 }
 
 static const char *parse_args(int argc, char **argv, bool *verbose,
 			      enum mode *mode)
 {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int c, modes = 0;
 
-	while ((c = getopt(argc, argv, "nvyfpaVh")) != -1) {
+	while ((c = getopt_long(argc, argv, "nvyfpaVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			*mode = CHECK;

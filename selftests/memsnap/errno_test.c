@@ -6,7 +6,7 @@
  * library: zero tail accepted, non-zero tail E2BIG), a smaller one
  * (EINVAL), and one test per documented error that the other programs
  * do not already check: zero length, read-only mount, read-only fd,
- * the epoch of an empty persist.
+ * the epoch of an empty persist, another filesystem's file.
  */
 #include "kselftest_harness.h"
 #include "msnap_fs.h"
@@ -259,6 +259,52 @@ TEST_F(fs, read_only_mount_is_erofs)
 	fd = ro_shared_refused(_metadata, EROFS);
 	ASSERT_LE(0, fd);
 	close(fd);
+}
+
+/*
+ * A range that maps a file of another memsnap filesystem (a second one on
+ * a loop device): EXDEV, through the ioctl of the first filesystem's file
+ * and in a PERSISTV that spans both.
+ */
+TEST_F(fs, other_filesystem_is_exdev)
+{
+	const char *img = "/tmp/msnap-errno2.img", *mnt2 = "/tmp/msnap-errno2";
+	struct msnap_persist_args a = { .size = sizeof(a), .len = PG };
+	struct msnap_persistv_args v = { .size = sizeof(v), .nr_ranges = 2 };
+	struct msnap_range r[2];
+	char dev[64] = "";
+	FILE *f;
+	char *q;
+	int fd2;
+
+	if (msnap_sh("truncate -s 64M %s && losetup -f --show %s > %s.dev",
+		     img, img, img))
+		SKIP(return, "no loop device");
+	f = fopen("/tmp/msnap-errno2.img.dev", "r");
+	ASSERT_NE(NULL, f);
+	ASSERT_NE(NULL, fgets(dev, sizeof(dev), f));
+	fclose(f);
+	dev[strcspn(dev, "\n")] = '\0';
+	ASSERT_EQ(0, msnap_mkfs(dev));
+	mkdir(mnt2, 0755);
+	ASSERT_EQ(0, msnap_mount(dev, mnt2));
+	q = msnap_map_file(mnt2, "other", PG, &fd2);
+	ASSERT_NE(MAP_FAILED, q);
+	q[0] = 1;
+	self->p[0] = 1;
+	a.addr = (unsigned long)q;
+	EXPECT_EQ(EXDEV, ioc_errno(self->fd, MSNAP_IOC_PERSIST, &a));
+	r[0] = (struct msnap_range){ (unsigned long)self->p, PG };
+	r[1] = (struct msnap_range){ (unsigned long)q, PG };
+	v.ranges = (unsigned long)r;
+	EXPECT_EQ(EXDEV, ioc_errno(self->fd, MSNAP_IOC_PERSISTV, &v));
+	/* Each on its own filesystem is fine. */
+	EXPECT_EQ(0, ioc_errno(fd2, MSNAP_IOC_PERSIST, &a));
+	munmap(q, PG);
+	close(fd2);
+	EXPECT_EQ(0, umount2(mnt2, 0));
+	EXPECT_EQ(0, msnap_fsck(dev));
+	msnap_sh("losetup -d %s; rm -f %s %s.dev", dev, img, img);
 }
 
 TEST_HARNESS_MAIN

@@ -762,6 +762,39 @@ TEST_F_TIMEOUT(dm, io_uring_reissue_persists_the_submitted_range, 120)
 	EXPECT_TRUE(page_is(self->p + 41 * PG, 0));
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * MSNAP_IOC_WAIT for a commit held in flight, and a signal whose handler
+ * was installed without SA_RESTART: EINTR, as documented; the commit
+ * goes on, and a second WAIT once the IO is released returns 0.
+ */
+TEST_F_TIMEOUT(dm, wait_interrupted_by_a_signal, 120)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	__u64 epoch = 0, pages = 0;
+	int ret, err;
+
+	fill(self->p, 0x5e);
+	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
+	ASSERT_EQ(0, dm_hold(self));
+	ASSERT_EQ(0, msnap_persist_ioc(self->fd, self->p, PG, MSNAP_ASYNC,
+				       &epoch, &pages));
+	ASSERT_EQ(1, pages);
+	alarm(1);
+	ret = ioctl(self->fd, MSNAP_IOC_WAIT, &epoch);
+	err = errno;
+	alarm(0);
+	EXPECT_EQ(-1, ret);
+	EXPECT_EQ(EINTR, err);
+	ASSERT_EQ(0, dm_release(self));
+	EXPECT_EQ(0, ioctl(self->fd, MSNAP_IOC_WAIT, &epoch));
+	signal(SIGALRM, SIG_DFL);
+}
+
 #define BIG_PAGES	(2 * HOLD_BLOCKS)
 
 /*

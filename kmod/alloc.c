@@ -282,6 +282,23 @@ int msnap_release_used(struct msnap_sb_info *sbi, u64 block)
 			       GFP_NOFS));
 }
 
+/*
+ * @block was replaced: free in the on-disk bitmap now (unless it left
+ * the on-disk state already: !@ondisk), reusable once the next
+ * checkpoint is durable.
+ */
+int msnap_release_replaced(struct msnap_sb_info *sbi, u64 block, bool ondisk)
+{
+	int err;
+
+	if (ondisk) {
+		err = msnap_release_ondisk(sbi, block);
+		if (err)
+			return err;
+	}
+	return msnap_release_used(sbi, block);
+}
+
 /* A checkpoint is durable: what it no longer references is free. */
 void msnap_release_pending(struct msnap_sb_info *sbi)
 {

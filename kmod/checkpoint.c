@@ -210,11 +210,12 @@ int msnap_super_put(struct msnap_sb_info *sbi, struct buffer_head *bh,
 	msnap_set_crc(ds, &ds->crc);
 	mark_buffer_dirty(bh);
 	err = __sync_dirty_buffer(bh, REQ_SYNC | REQ_PREFLUSH | REQ_FUA);
-	if (!err) {
-		memcpy(&sbi->disk_super, ds, sizeof(*ds));
-		sbi->generation++;
-		sbi->sb_slot = slot;
-	}
+	if (err)
+		goto out_brelse;
+	memcpy(&sbi->disk_super, ds, sizeof(*ds));
+	sbi->generation++;
+	sbi->sb_slot = slot;
+out_brelse:
 	brelse(bh);
 	return err;
 }

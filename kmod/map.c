@@ -106,10 +106,7 @@ int msnap_map_set(struct inode *inode, pgoff_t index, u64 block)
 		 * An unlinked file's blocks left the on-disk state at the
 		 * unlink (msnap_inode_unlinked): only the in-memory use ends.
 		 */
-		if (!mi->unlinked)
-			err = msnap_release(sbi, old, true);
-		if (!err)
-			err = msnap_release_used(sbi, old);
+		err = msnap_release_replaced(sbi, old, !mi->unlinked);
 		mi->nblocks--;
 	}
 	if (block)

@@ -576,6 +576,7 @@ int msnap_alloc_mark(struct msnap_sb_info *sbi, u64 block);
 void msnap_alloc_unmark(struct msnap_sb_info *sbi, u64 block);
 int msnap_release_ondisk(struct msnap_sb_info *sbi, u64 block);
 int msnap_release_used(struct msnap_sb_info *sbi, u64 block);
+int msnap_release_replaced(struct msnap_sb_info *sbi, u64 block, bool ondisk);
 void msnap_release_pending(struct msnap_sb_info *sbi);
 u64 msnap_free_blocks(struct msnap_sb_info *sbi);
 u64 msnap_ondisk_free_blocks(struct msnap_sb_info *sbi);

@@ -269,15 +269,16 @@ static int msnap_cow_node(struct super_block *sb, struct msnap_cow *c,
 				     first + s * span, &slots[s]);
 		changed = true;
 	}
-	if (!err && !changed)
+	if (err)
+		goto out_free_slots;
+	if (!changed) {
 		*new = old;
-	else if (!err)
-		err = msnap_cow_write(sb, c, slots, level, first, new);
-	if (!err && changed && old && old != MSNAP_VIRTUAL_NODE) {
-		err = msnap_release_ondisk(sbi, old);
-		if (!err)
-			err = msnap_release_used(sbi, old);
+		goto out_free_slots;
 	}
+	err = msnap_cow_write(sb, c, slots, level, first, new);
+	if (!err && old && old != MSNAP_VIRTUAL_NODE)
+		err = msnap_release_replaced(sbi, old, true);
+out_free_slots:
 	kfree(slots);
 	return err;
 }

@@ -40,7 +40,7 @@ void msnap_track_dirty(struct inode *inode, pgoff_t index, bool file)
 	/* Storing over an entry keeps its marks; erasing it clears them. */
 	xa_store(&mi->dirty, index, xa_mk_value(task_pid_nr(current)),
 		 GFP_NOFS | __GFP_NOFAIL);
-	if (!file)
+	if (!file || sbi->filedata_fsync)
 		return;
 	xa_set_mark(&mi->dirty, index, MSNAP_DIRTY_FILE);
 	if (!delayed_work_pending(&sbi->flush_work))

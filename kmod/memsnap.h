@@ -289,6 +289,8 @@ struct msnap_sb_info {
 	char			label[MSNAP_LABEL_MAX];
 	u64			mkfs_time;
 	unsigned int		commit_secs;	/* mount option commit= */
+	/* filedata=fsync: write(2) data is region memory (no mark). */
+	bool			filedata_fsync;
 	bool			mounted;	/* fill_super succeeded */
 
 	/*

@@ -334,6 +334,8 @@ static int msnap_show_options(struct seq_file *m, struct dentry *root)
 
 	if (sbi->commit_secs != MSNAP_DEFAULT_COMMIT_SECS)
 		seq_printf(m, ",commit=%u", sbi->commit_secs);
+	if (sbi->filedata_fsync)
+		seq_puts(m, ",filedata=fsync");
 	return 0;
 }
 
@@ -348,15 +350,25 @@ static const struct super_operations msnap_super_ops = {
 };
 
 /* Mount options. */
-enum { MSNAP_OPT_COMMIT };
+enum { MSNAP_OPT_COMMIT, MSNAP_OPT_FILEDATA };
+enum { MSNAP_FILEDATA_COMMIT, MSNAP_FILEDATA_FSYNC };
+
+static const struct constant_table msnap_filedata_modes[] = {
+	{ "commit",	MSNAP_FILEDATA_COMMIT },
+	{ "fsync",	MSNAP_FILEDATA_FSYNC },
+	{}
+};
 
 static const struct fs_parameter_spec msnap_fs_parameters[] = {
 	fsparam_u32("commit", MSNAP_OPT_COMMIT),
+	fsparam_enum("filedata", MSNAP_OPT_FILEDATA, msnap_filedata_modes),
 	{}
 };
 
 struct msnap_fs_context {
 	unsigned int	commit_secs;
+	bool		filedata_fsync;
+	bool		filedata_set;	/* filedata= was given */
 };
 
 static int msnap_parse_param(struct fs_context *fc, struct fs_parameter *param)
@@ -373,6 +385,10 @@ static int msnap_parse_param(struct fs_context *fc, struct fs_parameter *param)
 		if (result.uint_32 < 1 || result.uint_32 > 3600)
 			return invalfc(fc, "commit must be 1..3600 seconds");
 		ctx->commit_secs = result.uint_32;
+		break;
+	case MSNAP_OPT_FILEDATA:
+		ctx->filedata_fsync = result.uint_32 == MSNAP_FILEDATA_FSYNC;
+		ctx->filedata_set = true;
 		break;
 	}
 	return 0;
@@ -415,6 +431,7 @@ static int msnap_fill_super(struct super_block *sb, struct fs_context *fc)
 		return -ENOMEM;
 	sb->s_fs_info = sbi;
 	sbi->commit_secs = ctx->commit_secs;
+	sbi->filedata_fsync = ctx->filedata_fsync;
 	sbi->wq = alloc_workqueue("memsnap-%s", WQ_MEM_RECLAIM | WQ_UNBOUND, 0,
 				  sb->s_id);
 	if (!sbi->wq)
@@ -475,6 +492,10 @@ static int msnap_reconfigure(struct fs_context *fc)
 	struct super_block *sb = fc->root->d_sb;
 	struct msnap_fs_context *ctx = fc->fs_private;
 
+	/* Pages written under one rule are not re-marked under the other. */
+	if (ctx->filedata_set &&
+	    ctx->filedata_fsync != MSNAP_SB(sb)->filedata_fsync)
+		return invalfc(fc, "filedata cannot change on remount");
 	sync_filesystem(sb);
 	MSNAP_SB(sb)->commit_secs = ctx->commit_secs;
 	return 0;

@@ -484,6 +484,54 @@ TEST_F(fs, mount_options)
 	ASSERT_EQ(0, fs_mount(self, "commit=1"));
 }
 
+/* Whether /proc/mounts shows @opt among this mount's options. */
+static bool mount_shows(FIXTURE_DATA(fs) *self, const char *opt)
+{
+	char line[512];
+	bool seen = false;
+	FILE *f = fopen("/proc/mounts", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, self->mnt) && strstr(line, " memsnap "))
+			seen = strstr(line, opt) != NULL;
+	if (f)
+		fclose(f);
+	return seen;
+}
+
+/*
+ * filedata=fsync: data written with write(2) is treated as region memory
+ * (only fsync or a persist writes it; an unmount drops the rest), for
+ * software that wants nothing of a file on disk before its fsync.  It
+ * shows in the options, stays across a remount that does not name it,
+ * and cannot change on a remount.
+ */
+TEST_F(fs, filedata_fsync_option)
+{
+	int dfd;
+
+	ASSERT_EQ(0, fs_umount(self));
+	EXPECT_EQ(-EINVAL, fs_mount(self, "filedata=bogus"));
+	ASSERT_EQ(0, fs_mount(self, "filedata=fsync"));
+	EXPECT_TRUE(mount_shows(self, "filedata=fsync"));
+	ASSERT_EQ(0, put(P("synced"), 1, 0, 2 * PG, true));
+	ASSERT_EQ(0, put(P("unsynced"), 2, 0, 2 * PG, false));
+	dfd = open(self->mnt, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+	EXPECT_EQ(0, syncfs(dfd));
+	close(dfd);
+	EXPECT_EQ(-1, mount(NULL, self->mnt, NULL, MS_REMOUNT, "filedata=commit"));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, mount(NULL, self->mnt, NULL, MS_REMOUNT, "commit=5"));
+	EXPECT_TRUE(mount_shows(self, "filedata=fsync"));
+	ASSERT_EQ(0, fs_umount(self));
+	ASSERT_EQ(0, fs_mount(self, NULL));
+	EXPECT_FALSE(mount_shows(self, "filedata="));
+	EXPECT_TRUE(holds(P("synced"), 1, 2 * PG, 2 * PG));
+	EXPECT_TRUE(exists(P("unsynced")));
+	EXPECT_EQ(0, size_of(P("unsynced")));
+}
+
 TEST_F(fs, statfs)
 {
 	struct statfs sf, sf2;

@@ -43,7 +43,7 @@ export VERSION PREFIX LIBDIR INCLUDEDIR
 
 .PHONY: all module modules-all lib tools selftests check check-quick demo \
 	check-debug debug-kernel \
-	install install-module install-lib install-tools dkms-src deps bench \
+	install install-module install-lib install-tools dkms-src deps bench bench-rocksdb \
 	clean distclean
 
 all: module lib tools
@@ -91,6 +91,10 @@ demo: deps
 
 bench: deps lib tools
 	@for k in $${KERNEL:-$$(tools/kernels)}; do tools/bench/run --kernel $$k || exit 1; done
+
+# RocksDB's db_bench on ext4 and memsnap (docs/performance.md).
+bench-rocksdb: deps tools
+	@for k in $${KERNEL:-$$(tools/kernels)}; do tools/bench/rocksdb --kernel $$k || exit 1; done
 
 install: install-module install-lib install-tools
 

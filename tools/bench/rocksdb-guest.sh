@@ -118,6 +118,7 @@ fresh() {
 	esac
 }
 
+mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
 mkdir -p /tmp/e /tmp/m
 for t in $threads; do
 	for col in $columns; do
@@ -131,6 +132,13 @@ for t in $threads; do
 		bench "$col" "$t" batch "$bnum" fillbatch "$db"
 		fresh "$col"
 		bench "$col" "$t" main "$num" "$main_bench" "$db"
+		# memsnap's persists during the run (module counters, when it
+		# has them): with the writes, how many writers a sync served.
+		st=/sys/kernel/debug/memsnap/${d#/dev/}/stats
+		p=
+		! mountpoint -q /tmp/m || [ ! -r "$st" ] ||
+			p=$(awk '$1 == "persists" { print $2 }' "$st")
+		[ -z "$p" ] || row rocksdb "$col" "$t" persists "$p" count
 		log=$db/LOG
 		if [ -r "$log" ]; then
 			cp "$log" "$runs/$col-$t.LOG"

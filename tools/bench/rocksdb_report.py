@@ -99,6 +99,25 @@ for t in threads:
         "%s / %s" % tuple("–" if v is None else "%d" % v for v in (num(c, t, "recycle_log_file_num"), num(c, t, "logs_reused")))
         for c in [BASE] + COLS) + " |")
 
+pc = [c for c in COLS if any(num(c, t, "persists") is not None for t in threads)]
+if pc:
+    md.append("\n## memsnap persists (module counters) in the fillseq, fillrandom, "
+              "overwrite and readrandomwriterandom run\n")
+    md.append("Writes are about 3.1 x --num x threads (readrandomwriterandom writes "
+              "10%%); with everything on memsnap, the persists include the SST, "
+              "MANIFEST and directory syncs.\n")
+    md.append("| threads | " + " | ".join("%s: persists / writes per persist" % c
+                                         for c in pc) + " |")
+    md.append("| ---" * (len(pc) + 1) + " |")
+    n = float(meta.get("num", "0") or 0)
+    for t in threads:
+        cells = []
+        for c in pc:
+            p = num(c, t, "persists")
+            cells.append("–" if p is None else "%d / %s" % (
+                p, rf(ratio(3.1 * n * int(t), p))))
+        md.append("| %s | " % t + " | ".join(cells) + " |")
+
 md.append("\n## Targets (for a device-model lane; this is emulated NVMe)\n")
 md.append("| target | measured | verdict |")
 md.append("| --- | --- | --- |")

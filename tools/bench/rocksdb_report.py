@@ -104,7 +104,7 @@ if pc:
     md.append("\n## memsnap persists (module counters) in the fillseq, fillrandom, "
               "overwrite and readrandomwriterandom run\n")
     md.append("Writes are about 3.1 x --num x threads (readrandomwriterandom writes "
-              "10%%); with everything on memsnap, the persists include the SST, "
+              "10%); with everything on memsnap, the persists include the SST, "
               "MANIFEST and directory syncs.\n")
     md.append("| threads | " + " | ".join("%s: persists / writes per persist" % c
                                          for c in pc) + " |")
@@ -147,11 +147,11 @@ with open(p, "w") as f:
             f.write(t + " " + " ".join(rf(ratio(ops(c, t, w), ops(BASE, t, w)))
                                      .replace("–", "NaN") for c in COLS) + "\n")
         f.write("\n\n")
-g = ["set terminal png size 1100,640 font ',9' noenhanced",
+g = ["set terminal png size 1100,700 font ',9' noenhanced",
      "set output '%s/rocksdb.png'" % d,
      "set multiplot layout 2,3 title 'db_bench --sync=true, ops/sec ratio to ext4 "
      "(%s, TCG, emulated NVMe)'" % meta.get("kernel", "?"),
-     "set grid", "set key left top", "set xlabel 'threads'", "set ylabel 'x ext4'",
+     "set grid", "set key below horizontal", "set xlabel 'threads'", "set ylabel 'x ext4'",
      "set xtics (%s)" % ", ".join(threads), "set yrange [0:*]",
      "set xrange [%s:%s]" % (int(threads[0]) - 0.5, int(threads[-1]) + 0.5) if threads else ""]
 for i, w in enumerate(WORK):

@@ -42,7 +42,7 @@ export VERSION PREFIX LIBDIR INCLUDEDIR
 .PHONY: all module modules-all lib tools ports selftests check check-quick demo \
 	check-debug debug-kernel \
 	install install-module install-lib install-tools install-ports \
-	dkms-src deps bench \
+	dkms-src deps bench bench-rocksdb \
 	clean distclean
 
 all: module lib tools ports
@@ -94,6 +94,10 @@ demo: deps
 
 bench: deps lib tools
 	@for k in $${KERNEL:-$$(tools/kernels)}; do tools/bench/run --kernel $$k || exit 1; done
+
+# RocksDB's db_bench on ext4 and memsnap (docs/performance.md).
+bench-rocksdb: deps tools
+	@for k in $${KERNEL:-$$(tools/kernels)}; do tools/bench/rocksdb --kernel $$k || exit 1; done
 
 install: install-module install-lib install-tools install-ports
 

@@ -26,46 +26,14 @@
 #include <unistd.h>
 #include <sqlite3.h>
 #include <memsnap_sqlite.h>
+#include "sqlite_tool.h"
 
 static sqlite3 *db_open(const char *dir)
 {
-	char uri[512];
-	sqlite3 *db = NULL;
+	sqlite3 *db = tool_db_open(dir, "crash.db");
 
-	snprintf(uri, sizeof(uri), "file:%s/crash.db?vfs=memsnap", dir);
-	if (msnap_sqlite_register(0) ||
-	    sqlite3_open_v2(uri, &db, SQLITE_OPEN_READWRITE |
-			    SQLITE_OPEN_CREATE | SQLITE_OPEN_URI, NULL)) {
-		fprintf(stderr, "open %s: %s\n", uri, sqlite3_errmsg(db));
-		exit(2);
-	}
 	sqlite3_busy_timeout(db, 10000);
 	return db;
-}
-
-static void db_exec(sqlite3 *db, const char *sql)
-{
-	char *err = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &err)) {
-		fprintf(stderr, "%s: %s\n", sql, err);
-		exit(3);
-	}
-}
-
-static long long db_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL)) {
-		fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db));
-		exit(3);
-	}
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
 }
 
 static void ack(int fd, long long n)

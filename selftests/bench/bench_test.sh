@@ -31,15 +31,7 @@ rc=$?
 ok "$rc" "bench: the quick suite runs in one guest boot"
 
 csv=$out/results.csv
-python3 - "$csv" <<'EOF'
-import csv, sys
-rows = list(csv.reader(open(sys.argv[1])))
-assert rows[0] == ["section", "column", "x", "metric", "value", "unit"], rows[0]
-assert len(rows) > 1
-for r in rows[1:]:
-    assert len(r) == 6 and all(r[:4]), r
-    float(r[2]); float(r[4])
-EOF
+python3 "$top/selftests/bench/csv_ok.py" "$csv"
 ok $? "bench: results.csv is well formed (6 fields, numeric x and value)"
 
 missing=

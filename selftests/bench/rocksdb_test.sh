@@ -36,15 +36,7 @@ rc=$?
 ok "$rc" "bench-rocksdb: the quick run completes in one guest boot"
 
 csv=$out/results.csv
-python3 - "$csv" <<'EOF2'
-import csv, sys
-rows = list(csv.reader(open(sys.argv[1])))
-assert rows[0] == ["section", "column", "x", "metric", "value", "unit"], rows[0]
-assert len(rows) > 1
-for r in rows[1:]:
-    assert len(r) == 6 and all(r[:4]), r
-    float(r[2]); float(r[4])
-EOF2
+python3 "$top/selftests/bench/csv_ok.py" "$csv"
 ok $? "bench-rocksdb: results.csv is well formed (6 fields, numeric x and value)"
 
 # Every workload measured in every column, no db_bench run failed, and

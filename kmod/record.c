@@ -177,7 +177,7 @@ static size_t msnap_entry_size(struct msnap_entry_hdr *h)
 	case MSNAP_ENTRY_DATA:
 		return d->reserved ? 0 : sizeof(*d);
 	case MSNAP_ENTRY_INODE:
-		return i->reserved ? 0 : sizeof(*i);
+		return sizeof(*i);
 	case MSNAP_ENTRY_NAME:
 		if (le16_to_cpu(h->len) < sizeof(*n) || n->reserved)
 			return 0;

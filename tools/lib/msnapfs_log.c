@@ -58,7 +58,7 @@ static uint32_t entry_len(const void *p, uint32_t room)
 		return 0;
 	case MSNAP_ENTRY_INODE:
 		if (len == sizeof(struct msnap_entry_inode) &&
-		    !((const struct msnap_entry_inode *)p)->reserved)
+		    !((const struct msnap_entry_inode *)p)->rdev)
 			return len;
 		return 0;
 	case MSNAP_ENTRY_NAME:

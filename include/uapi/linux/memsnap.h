@@ -60,8 +60,9 @@
 #define MSNAP_SB_BLOCK_A	0
 #define MSNAP_SB_BLOCK_B	1
 #define MSNAP_ROOT_INO		1	/* the root directory */
-#define MSNAP_FIRST_INO		2	/* first regular file */
+#define MSNAP_FIRST_INO		2	/* first inode other than the root */
 #define MSNAP_NAME_MAX		255
+#define MSNAP_SYMLINK_MAX	3072	/* longest symlink target (INCOMPAT_DIRS) */
 #define MSNAP_LABEL_MAX		64
 
 /*
@@ -70,12 +71,19 @@
  *  - INCOMPAT_LOG_NONCE: log blocks carry the superblock's log_nonce and
  *    only those that match belong to the log.  Every version 2 image has
  *    it (mkfs sets it, a mount requires it).
+ *  - INCOMPAT_DIRS: a whole namespace: directories, hard links (link
+ *    inodes), symlinks and special files; the inode fields parent,
+ *    link_target, rdev and symlink and the DIRENT, LINK and SYMLINK log
+ *    entries (docs/format.md, "Feature DIRS").  mkfs sets it; a mount
+ *    sets it on an image without it before the first entry that needs it.
  */
 #define MSNAP_FEATURE_INCOMPAT_LOG_NONCE	(1ULL << 0)
+#define MSNAP_FEATURE_INCOMPAT_DIRS		(1ULL << 1)
 
 #define MSNAP_FEATURE_COMPAT_SUPP	0ULL
 #define MSNAP_FEATURE_RO_COMPAT_SUPP	0ULL
-#define MSNAP_FEATURE_INCOMPAT_SUPP	MSNAP_FEATURE_INCOMPAT_LOG_NONCE
+#define MSNAP_FEATURE_INCOMPAT_SUPP	(MSNAP_FEATURE_INCOMPAT_LOG_NONCE | \
+					 MSNAP_FEATURE_INCOMPAT_DIRS)
 
 /* Superblock state flags. */
 #define MSNAP_SB_CLEAN		(1U << 0)	/* unmounted cleanly: log empty */
@@ -142,6 +150,7 @@ struct msnap_node {
 
 /* File attribute flags (msnap_inode.flags). */
 #define MSNAP_INODE_HAS_ADDR	(1U << 0)	/* preferred_addr is set */
+#define MSNAP_INODE_LINK	(1U << 1)	/* DIRS: a second name of link_target */
 
 /* One inode per block; the inode tree maps its number to the block. */
 struct msnap_inode {
@@ -166,8 +175,14 @@ struct msnap_inode {
 	__le64	blocks;		/* data blocks mapped */
 	__le32	name_len;	/* bytes of name; 0 for the root */
 	__u8	reserved1[4];	/* must be zero */
-	char	name[256];	/* the name in the root directory, NUL padded */
-	__u8	reserved[3720];	/* must be zero */
+	char	name[256];	/* the name in its directory, NUL padded */
+	/* The rest is zero without MSNAP_FEATURE_INCOMPAT_DIRS. */
+	__le64	parent;		/* directory holding the name; 0 for the root */
+	__le64	link_target;	/* with MSNAP_INODE_LINK: the inode named */
+	__le32	rdev;		/* S_IFCHR, S_IFBLK: new_encode_dev() number */
+	__u8	reserved2[4];	/* must be zero */
+	char	symlink[MSNAP_SYMLINK_MAX]; /* S_IFLNK: size bytes, NUL padded */
+	__u8	reserved[624];	/* must be zero */
 };
 
 /*
@@ -216,6 +231,9 @@ enum msnap_entry_type {
 	MSNAP_ENTRY_NAME	= 3,	/* set ino's name (create, rename) */
 	MSNAP_ENTRY_UNLINK	= 4,	/* delete ino and free its blocks */
 	MSNAP_ENTRY_TRUNCATE	= 5,	/* drop pages from first_index on */
+	MSNAP_ENTRY_DIRENT	= 6,	/* DIRS: set ino's directory and name */
+	MSNAP_ENTRY_LINK	= 7,	/* DIRS: create link inode ino */
+	MSNAP_ENTRY_SYMLINK	= 8,	/* DIRS: set symlink ino's target */
 };
 
 struct msnap_entry_hdr {
@@ -246,7 +264,7 @@ struct msnap_entry_inode {
 	__le32	atime_nsec;
 	__le32	mtime_nsec;
 	__le32	ctime_nsec;
-	__le32	reserved;	/* must be zero */
+	__le32	rdev;		/* DIRS, S_IFCHR/S_IFBLK only; else zero */
 	__le64	preferred_addr;
 };
 
@@ -255,6 +273,30 @@ struct msnap_entry_name {
 	__le32	name_len;	/* 1..MSNAP_NAME_MAX */
 	__le32	reserved;	/* must be zero */
 	char	name[];		/* name_len bytes, zero padded to 8 */
+};
+
+struct msnap_entry_dirent {
+	struct msnap_entry_hdr hdr;
+	__le64	parent;		/* a directory */
+	__le32	name_len;	/* 1..MSNAP_NAME_MAX */
+	__le32	reserved;	/* must be zero */
+	char	name[];		/* name_len bytes, zero padded to 8 */
+};
+
+struct msnap_entry_link {
+	struct msnap_entry_hdr hdr;	/* ino: the new link inode */
+	__le64	target;		/* the inode it names */
+	__le64	parent;		/* the directory holding the name */
+	__le32	name_len;	/* 1..MSNAP_NAME_MAX */
+	__le32	reserved;	/* must be zero */
+	char	name[];		/* name_len bytes, zero padded to 8 */
+};
+
+struct msnap_entry_symlink {
+	struct msnap_entry_hdr hdr;
+	__le32	len;		/* 1..MSNAP_SYMLINK_MAX */
+	__le32	reserved;	/* must be zero */
+	char	target[];	/* len bytes, zero padded to 8 */
 };
 
 struct msnap_entry_unlink {

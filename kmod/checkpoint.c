@@ -239,7 +239,7 @@ static int msnap_write_super(struct super_block *sb)
 	ds->magic = cpu_to_le64(MSNAP_SB_MAGIC);
 	ds->version = cpu_to_le32(MSNAP_VERSION);
 	ds->compat = cpu_to_le64(sbi->compat);
-	ds->incompat = cpu_to_le64(MSNAP_FEATURE_INCOMPAT_LOG_NONCE);
+	ds->incompat = cpu_to_le64(sbi->incompat);
 	memcpy(ds->uuid, sbi->uuid, sizeof(ds->uuid));
 	memcpy(ds->label, sbi->label, sizeof(ds->label));
 	ds->block_size = cpu_to_le32(MSNAP_BLOCK_SIZE);
@@ -309,6 +309,7 @@ int msnap_checkpoint(struct super_block *sb)
 		return 0;
 	/* Nothing since the last one: keep the superblocks as they are. */
 	if (sbi->log_renewed && !sbi->log_used && !sbi->nslog_len &&
+	    le64_to_cpu(sbi->disk_super.incompat) == sbi->incompat &&
 	    list_empty(&sbi->ckpt_list) && xa_empty(&sbi->ino_changes) &&
 	    xa_empty(&sbi->alloc.pending))
 		return 0;

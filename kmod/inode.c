@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * memsnap: inodes and the flat namespace.
+ * memsnap: inodes and the namespace.
  *
- * One root directory holds every file.  As in ramfs, the whole namespace
- * lives in the dcache, built at mount from the inode table: lookups are
- * simple_lookup() and readdir is dcache_readdir().  Each namespace change
- * queues a log entry under commit_mutex (see msnap_nslog_add), so it is
- * crash-atomic and durable with the next commit.
+ * As in ramfs, the whole namespace lives in the dcache, built at mount
+ * from the inode table (each inode names its directory and its name):
+ * lookups are simple_lookup() and readdir is dcache_readdir().  A hard
+ * link is a link inode, which holds the second name; its dentry is an
+ * alias of the file's inode and points back to it through d_fsdata.
+ * Each namespace change queues its log entries under commit_mutex (see
+ * msnap_nslog_add), so it is crash-atomic and durable with the next
+ * commit.  Directories, links, symlinks and special files need feature
+ * DIRS, which the first of them turns on (msnap_nslog_dirs()).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -40,11 +44,16 @@ struct inode *msnap_alloc_inode(struct super_block *sb)
 	INIT_LIST_HEAD(&mi->ckpt_entry);
 	INIT_LIST_HEAD(&mi->live_entry);
 	mi->name[0] = '\0';
+	mi->parent = 0;
+	mi->link_target = 0;
+	mi->dentry = NULL;
+	mi->symlink = NULL;
 	return &mi->vfs_inode;
 }
 
 void msnap_free_inode(struct inode *inode)
 {
+	kfree(MSNAP_I(inode)->symlink);
 	kmem_cache_free(msnap_inode_cachep, MSNAP_I(inode));
 }
 
@@ -101,36 +110,53 @@ void msnap_evict_inode(struct inode *inode)
 }
 
 /*
- * The dentry of every file is pinned, as in ramfs, so that the namespace
- * stays whole in the dcache.  Drop the pins before unmounting.
+ * The dentry of every name is pinned, as in ramfs, so that the namespace
+ * stays whole in the dcache.  Drop the pins, and the link inodes, before
+ * unmounting.
  */
 void msnap_unpin_all(struct super_block *sb)
 {
 	struct msnap_inode_info *mi, *tmp;
-	struct dentry *dentry;
 
 	list_for_each_entry_safe(mi, tmp, &MSNAP_SB(sb)->live_list,
 				 live_entry) {
 		list_del_init(&mi->live_entry);
-		dentry = d_find_alias(&mi->vfs_inode);
-		if (dentry) {
-			dput(dentry);	/* d_find_alias()'s reference */
-			dput(dentry);	/* the pin */
-		}
+		dput(mi->dentry);
+		if (msnap_is_link(&mi->vfs_inode))
+			iput(&mi->vfs_inode);
 	}
 }
 
+static const struct inode_operations msnap_symlink_inode_operations;
+static const struct inode_operations msnap_special_inode_operations;
+
 static void msnap_set_ops(struct inode *inode)
 {
-	if (S_ISDIR(inode->i_mode)) {
+	switch (inode->i_mode & S_IFMT) {
+	case S_IFDIR:
 		inode->i_op = &msnap_dir_inode_operations;
 		inode->i_fop = &msnap_dir_operations;
 		set_nlink(inode, 2);
-	} else {
+		break;
+	case S_IFREG:
 		inode->i_op = &msnap_file_inode_operations;
 		inode->i_fop = &msnap_file_operations;
 		inode->i_mapping->a_ops = &msnap_aops;
 		set_nlink(inode, 1);
+		break;
+	case S_IFLNK:
+		inode->i_op = &msnap_symlink_inode_operations;
+		inode->i_link = MSNAP_I(inode)->symlink;
+		set_nlink(inode, 1);
+		break;
+	case 0:		/* a link inode, never seen by the VFS */
+		set_nlink(inode, 1);
+		break;
+	default:
+		inode->i_op = &msnap_special_inode_operations;
+		init_special_inode(inode, inode->i_mode, inode->i_rdev);
+		set_nlink(inode, 1);
+		break;
 	}
 }
 
@@ -156,6 +182,7 @@ struct inode *msnap_iget(struct super_block *sb, u64 ino, u64 block)
 	struct buffer_head *bh;
 	struct inode *inode;
 	const char *why;
+	int err;
 
 	if (!msnap_is_data_block(MSNAP_SB(sb), block)) {
 		msnap_err(sb, "inode %llu: block %llu outside the data area",
@@ -165,7 +192,8 @@ struct inode *msnap_iget(struct super_block *sb, u64 ino, u64 block)
 	bh = sb_bread(sb, block);
 	if (!bh)
 		return ERR_PTR(-EIO);
-	why = msnap_disk_inode_bad((void *)bh->b_data, ino);
+	why = msnap_disk_inode_bad((void *)bh->b_data, ino,
+				   msnap_has_dirs(MSNAP_SB(sb)));
 	if (why) {
 		msnap_err(sb, "inode %llu at block %llu is corrupt: %s", ino,
 			  block, why);
@@ -174,12 +202,18 @@ struct inode *msnap_iget(struct super_block *sb, u64 ino, u64 block)
 	}
 	inode = msnap_new_inode(sb, ino, le32_to_cpu(((struct msnap_inode *)
 						     bh->b_data)->mode));
-	if (!IS_ERR(inode)) {
-		msnap_inode_from_disk(inode, (void *)bh->b_data);
-		MSNAP_I(inode)->inode_block = block;
-		msnap_set_ops(inode);
-		unlock_new_inode(inode);
+	if (IS_ERR(inode))
+		goto out_brelse;
+	err = msnap_inode_from_disk(inode, (void *)bh->b_data);
+	if (err) {
+		iget_failed(inode);
+		inode = ERR_PTR(err);
+		goto out_brelse;
 	}
+	MSNAP_I(inode)->inode_block = block;
+	msnap_set_ops(inode);
+	unlock_new_inode(inode);
+out_brelse:
 	brelse(bh);
 	return inode;
 }
@@ -190,95 +224,303 @@ static void msnap_dir_changed(struct inode *dir)
 	msnap_mark_ckpt(dir);
 }
 
-static int msnap_create(msnap_idmap_t *idmap, struct inode *dir,
-			struct dentry *dentry, umode_t mode, bool excl)
+/* The inode that holds the name @dentry: the file's, or a link inode. */
+static struct msnap_inode_info *msnap_name_of(struct dentry *dentry)
 {
-	struct msnap_sb_info *sbi = MSNAP_SB(dir->i_sb);
-	struct inode *inode;
-	u64 ino;
-	int err;
+	return dentry->d_fsdata ?: MSNAP_I(d_inode(dentry));
+}
 
-	mutex_lock(&sbi->commit_mutex);
-	err = msnap_nslog_room(sbi, true);
-	if (err)
-		goto out_unlock;
+/* @mi's name is now @dentry's name in @dir (not yet in the log). */
+static void msnap_set_name(struct msnap_inode_info *mi, struct inode *dir,
+			   const struct qstr *name)
+{
+	mi->parent = dir->i_ino;
+	strscpy(mi->name, name->name, sizeof(mi->name));
+}
+
+/* A new inode number, counted; caller holds commit_mutex. */
+static u64 msnap_next_ino(struct msnap_sb_info *sbi)
+{
+	u64 ino;
+
 	spin_lock(&sbi->ino_lock);
 	ino = sbi->next_ino++;
 	sbi->inodes++;
 	spin_unlock(&sbi->ino_lock);
-	inode = msnap_new_inode(dir->i_sb, ino, S_IFREG | mode);
-	if (IS_ERR(inode)) {
-		err = PTR_ERR(inode);
-		goto out_unlock;
-	}
-	inode_init_owner(idmap, inode, dir, S_IFREG | mode);
-	inode_set_atime_to_ts(inode, inode_set_ctime_current(inode));
-	inode_set_mtime_to_ts(inode, inode_get_ctime(inode));
-	strscpy(MSNAP_I(inode)->name, dentry->d_name.name,
-		sizeof(MSNAP_I(inode)->name));
-	err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
-	if (err)
-		goto out_drop_inode;
-	err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, inode);
-	if (err)
-		goto out_drop_inode;
-	msnap_mark_ckpt(inode);
-	msnap_dir_changed(dir);
-	list_add_tail(&MSNAP_I(inode)->live_entry, &sbi->live_list);
-	d_instantiate_new(dentry, inode);
-	dget(dentry);	/* pinned, as in ramfs; see msnap_unpin_all() */
-	mutex_unlock(&sbi->commit_mutex);
-	return 0;
+	return ino;
+}
 
-out_drop_inode:
+/* Forget a new inode whose creation failed (its entries are dropped). */
+static void msnap_drop_new(struct inode *inode)
+{
 	clear_nlink(inode);
 	MSNAP_I(inode)->unlinked = true;
 	MSNAP_I(inode)->released = true;
 	unlock_new_inode(inode);
 	iput(inode);
+}
+
+/*
+ * A new inode of @mode (a symlink to @symlink) named @dentry in @dir:
+ * its INODE, name and SYMLINK entries are queued, all or none.  Caller
+ * holds commit_mutex and has made room (msnap_nslog_room()).
+ */
+static int msnap_make(msnap_idmap_t *idmap, struct inode *dir,
+		      struct dentry *dentry, umode_t mode, dev_t rdev,
+		      const char *symlink)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(dir->i_sb);
+	size_t mark;
+	struct inode *inode;
+	struct msnap_inode_info *mi;
+	int err;
+
+	if (!S_ISREG(mode)) {
+		err = msnap_nslog_dirs(sbi);
+		if (err)
+			return err;
+	}
+	mark = sbi->nslog_len;
+	inode = msnap_new_inode(dir->i_sb, msnap_next_ino(sbi), mode);
+	if (IS_ERR(inode))
+		return PTR_ERR(inode);
+	mi = MSNAP_I(inode);
+	inode_init_owner(idmap, inode, dir, mode);
+	inode_set_atime_to_ts(inode, inode_set_ctime_current(inode));
+	inode_set_mtime_to_ts(inode, inode_get_ctime(inode));
+	inode->i_rdev = rdev;
+	msnap_set_name(mi, dir, &dentry->d_name);
+	if (symlink) {
+		mi->symlink = kstrdup(symlink, GFP_KERNEL);
+		if (!mi->symlink) {
+			err = -ENOMEM;
+			goto out_drop_inode;
+		}
+		inode->i_link = mi->symlink;
+		mi->disk_size = strlen(symlink);
+		i_size_write(inode, mi->disk_size);
+	}
+	/* S_ISGID of a directory may have changed the mode: set the ops. */
+	msnap_set_ops(inode);
+	err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
+	if (!err)
+		err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, inode);
+	if (!err && symlink)
+		err = msnap_nslog_add(sbi, MSNAP_ENTRY_SYMLINK, inode);
+	if (err)
+		goto out_drop_entries;
+	msnap_mark_ckpt(inode);
+	if (S_ISDIR(mode))
+		inc_nlink(dir);
+	msnap_dir_changed(dir);
+	mi->dentry = dentry;
+	list_add_tail(&mi->live_entry, &sbi->live_list);
+	d_instantiate_new(dentry, inode);
+	dget(dentry);	/* pinned, as in ramfs; see msnap_unpin_all() */
+	return 0;
+
+out_drop_entries:
+	sbi->nslog_len = mark;
+out_drop_inode:
+	msnap_drop_new(inode);
+	return err;
+}
+
+/* Create @dentry in @dir, from a namespace operation's entry point. */
+static int msnap_make_locked(msnap_idmap_t *idmap, struct inode *dir,
+			     struct dentry *dentry, umode_t mode, dev_t rdev,
+			     const char *symlink)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(dir->i_sb);
+	int err;
+
+	mutex_lock(&sbi->commit_mutex);
+	err = msnap_nslog_room(sbi, true);
+	if (!err)
+		err = msnap_make(idmap, dir, dentry, mode, rdev, symlink);
+	mutex_unlock(&sbi->commit_mutex);
+	return err;
+}
+
+static int msnap_create(msnap_idmap_t *idmap, struct inode *dir,
+			struct dentry *dentry, umode_t mode, bool excl)
+{
+	return msnap_make_locked(idmap, dir, dentry, S_IFREG | mode, 0, NULL);
+}
+
+static int msnap_mkdir(msnap_idmap_t *idmap, struct inode *dir,
+		       struct dentry *dentry, umode_t mode)
+{
+	return msnap_make_locked(idmap, dir, dentry, S_IFDIR | mode, 0, NULL);
+}
+
+static int msnap_mknod(msnap_idmap_t *idmap, struct inode *dir,
+		       struct dentry *dentry, umode_t mode, dev_t rdev)
+{
+	if (!S_ISREG(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode) &&
+	    !S_ISCHR(mode) && !S_ISBLK(mode))
+		return -EINVAL;
+	if (!S_ISCHR(mode) && !S_ISBLK(mode))
+		rdev = 0;
+	return msnap_make_locked(idmap, dir, dentry, mode, rdev, NULL);
+}
+
+static int msnap_symlink(msnap_idmap_t *idmap, struct inode *dir,
+			 struct dentry *dentry, const char *target)
+{
+	if (strlen(target) > MSNAP_SYMLINK_MAX)
+		return -ENAMETOOLONG;
+	return msnap_make_locked(idmap, dir, dentry, S_IFLNK | 0777, 0, target);
+}
+
+/*
+ * A second name for a file: a link inode, created by one LINK entry.
+ * Its dentry is an alias of the file's inode (simple_link()).
+ */
+static int msnap_link(struct dentry *old_dentry, struct inode *dir,
+		      struct dentry *dentry)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(dir->i_sb);
+	struct inode *inode = d_inode(old_dentry);
+	struct msnap_inode_info *ml;
+	struct inode *link;
+	int err;
+
+	mutex_lock(&sbi->commit_mutex);
+	err = msnap_nslog_room(sbi, true);
+	if (!err)
+		err = msnap_nslog_dirs(sbi);
+	if (err)
+		goto out_unlock;
+	if (MSNAP_I(inode)->unlinked) {
+		err = -ENOENT;
+		goto out_unlock;
+	}
+	link = msnap_new_inode(dir->i_sb, msnap_next_ino(sbi), 0);
+	if (IS_ERR(link)) {
+		err = PTR_ERR(link);
+		goto out_unlock;
+	}
+	ml = MSNAP_I(link);
+	ml->flags = MSNAP_INODE_LINK;
+	ml->link_target = inode->i_ino;
+	msnap_set_name(ml, dir, &dentry->d_name);
+	err = msnap_nslog_add(sbi, MSNAP_ENTRY_LINK, link);
+	if (err) {
+		msnap_drop_new(link);
+		goto out_unlock;
+	}
+	unlock_new_inode(link);
+	msnap_mark_ckpt(link);
+	ml->dentry = dentry;
+	list_add_tail(&ml->live_entry, &sbi->live_list);
+	msnap_dir_changed(dir);
+	err = simple_link(old_dentry, dir, dentry);
+	dentry->d_fsdata = ml;
+	msnap_mark_ckpt(inode);		/* its ctime */
 out_unlock:
 	mutex_unlock(&sbi->commit_mutex);
 	return err;
 }
 
-/* @dentry's file leaves the namespace; caller holds commit_mutex. */
-static int msnap_remove(struct inode *dir, struct dentry *dentry)
+/*
+ * The name @dentry (in @dir) goes away; caller holds commit_mutex.  A
+ * link inode's name is an UNLINK of it; the file's own name while links
+ * remain moves one link's name into the file (its DIRENT, and the
+ * UNLINK of that link inode, in one record); the last name deletes the
+ * inode.  A link inode to iput once commit_mutex is dropped goes to
+ * *@put.
+ */
+static int msnap_drop_name(struct inode *dir, struct dentry *dentry,
+			   struct inode **put)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(dir->i_sb);
 	struct inode *inode = d_inode(dentry);
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	struct msnap_inode_info *ml = dentry->d_fsdata;
+	struct dentry *alias;
+	size_t mark = sbi->nslog_len;
 	int err;
 
-	err = msnap_nslog_add(sbi, MSNAP_ENTRY_UNLINK, inode);
-	if (err)
+	if (!ml && !S_ISDIR(inode->i_mode) && inode->i_nlink > 1) {
+		spin_lock(&inode->i_lock);
+		hlist_for_each_entry(alias, &inode->i_dentry, d_u.d_alias) {
+			if (alias->d_fsdata) {
+				ml = alias->d_fsdata;
+				break;
+			}
+		}
+		spin_unlock(&inode->i_lock);
+		if (WARN_ON_ONCE(!ml))
+			return -EUCLEAN;
+		mi->parent = ml->parent;
+		strscpy(mi->name, ml->name, sizeof(mi->name));
+		err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, inode);
+		if (err)
+			return err;
+		mi->dentry = ml->dentry;
+		ml->dentry->d_fsdata = NULL;
+		msnap_mark_ckpt(inode);
+	} else if (!ml) {
+		ml = mi;
+	} else {
+		dentry->d_fsdata = NULL;
+	}
+	err = msnap_nslog_add(sbi, MSNAP_ENTRY_UNLINK, &ml->vfs_inode);
+	if (err) {
+		sbi->nslog_len = mark;	/* nothing is lost: retry later */
 		return err;
-	/* The entry is queued: the file is gone whatever happens next. */
-	if (msnap_inode_unlinked(inode))
+	}
+	/* The entry is queued: the name is gone whatever happens next. */
+	if (msnap_inode_unlinked(&ml->vfs_inode))
 		msnap_fs_error(dir->i_sb, -EUCLEAN, "releasing a deleted file");
+	if (ml != mi)
+		*put = &ml->vfs_inode;
 	return 0;
 }
 
 static int msnap_unlink(struct inode *dir, struct dentry *dentry)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(dir->i_sb);
+	struct inode *put = NULL;
 	int err;
 
 	mutex_lock(&sbi->commit_mutex);
 	err = msnap_nslog_room(sbi, false);
 	if (err)
 		goto out_unlock;
-	err = msnap_remove(dir, dentry);
+	err = msnap_drop_name(dir, dentry, &put);
 	if (err)
 		goto out_unlock;
 	msnap_dir_changed(dir);
 	err = simple_unlink(dir, dentry);
 out_unlock:
 	mutex_unlock(&sbi->commit_mutex);
+	iput(put);
 	return err;
 }
 
-static void msnap_set_name(struct inode *inode, const struct qstr *name)
+static int msnap_rmdir(struct inode *dir, struct dentry *dentry)
 {
-	strscpy(MSNAP_I(inode)->name, name->name, sizeof(MSNAP_I(inode)->name));
+	struct msnap_sb_info *sbi = MSNAP_SB(dir->i_sb);
+	struct inode *put = NULL;
+	int err;
+
+	if (!simple_empty(dentry))
+		return -ENOTEMPTY;
+	mutex_lock(&sbi->commit_mutex);
+	err = msnap_nslog_room(sbi, false);
+	if (err)
+		goto out_unlock;
+	err = msnap_drop_name(dir, dentry, &put);
+	if (err)
+		goto out_unlock;
+	msnap_dir_changed(dir);
+	err = simple_rmdir(dir, dentry);
+out_unlock:
+	mutex_unlock(&sbi->commit_mutex);
+	iput(put);
+	return err;
 }
 
 static int msnap_rename(msnap_idmap_t *idmap, struct inode *old_dir,
@@ -286,35 +528,43 @@ static int msnap_rename(msnap_idmap_t *idmap, struct inode *old_dir,
 			struct dentry *new_dentry, unsigned int flags)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(old_dir->i_sb);
-	struct inode *inode = d_inode(old_dentry);
+	struct msnap_inode_info *mi = msnap_name_of(old_dentry);
 	struct inode *target = d_inode(new_dentry);
+	struct inode *put = NULL;
+	struct msnap_inode_info *mt;
 	int err;
 
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
+	if (!(flags & RENAME_EXCHANGE) && target && !simple_empty(new_dentry))
+		return -ENOTEMPTY;
 	mutex_lock(&sbi->commit_mutex);
 	err = msnap_nslog_room(sbi, true);
 	if (err)
 		goto out_unlock;
 	if (flags & RENAME_EXCHANGE) {
-		msnap_set_name(target, &old_dentry->d_name);
-		msnap_mark_ckpt(target);
-		err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, target);
+		mt = msnap_name_of(new_dentry);
+		msnap_set_name(mt, old_dir, &old_dentry->d_name);
+		msnap_mark_ckpt(&mt->vfs_inode);
+		err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, &mt->vfs_inode);
 	} else if (target) {
-		err = msnap_remove(new_dir, new_dentry);
+		err = msnap_drop_name(new_dir, new_dentry, &put);
 	}
 	if (err)
 		goto out_unlock;
-	msnap_set_name(inode, &new_dentry->d_name);
-	msnap_mark_ckpt(inode);
-	err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, inode);
+	msnap_set_name(mi, new_dir, &new_dentry->d_name);
+	msnap_mark_ckpt(&mi->vfs_inode);
+	err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, &mi->vfs_inode);
 	if (err)
 		goto out_unlock;
 	msnap_dir_changed(old_dir);
+	if (new_dir != old_dir)
+		msnap_dir_changed(new_dir);
 	err = simple_rename(idmap, old_dir, old_dentry, new_dir, new_dentry,
 			    flags);
 out_unlock:
 	mutex_unlock(&sbi->commit_mutex);
+	iput(put);
 	return err;
 }
 
@@ -389,7 +639,7 @@ static int msnap_setattr(msnap_idmap_t *idmap, struct dentry *dentry,
 	setattr_copy(idmap, inode, iattr);
 	msnap_mark_ckpt(inode);
 	/* An unlinked file's attributes stay in memory (see above). */
-	if (!S_ISDIR(inode->i_mode) && !MSNAP_I(inode)->unlinked)
+	if (inode->i_ino != MSNAP_ROOT_INO && !MSNAP_I(inode)->unlinked)
 		err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
 out_unlock:
 	mutex_unlock(&sbi->commit_mutex);
@@ -399,13 +649,29 @@ out_unlock:
 const struct inode_operations msnap_dir_inode_operations = {
 	.create		= msnap_create,
 	.lookup		= simple_lookup,
+	.link		= msnap_link,
 	.unlink		= msnap_unlink,
+	.symlink	= msnap_symlink,
+	.mkdir		= msnap_mkdir,
+	.rmdir		= msnap_rmdir,
+	.mknod		= msnap_mknod,
 	.rename		= msnap_rename,
 	.setattr	= msnap_setattr,
 	.getattr	= simple_getattr,
 };
 
 const struct inode_operations msnap_file_inode_operations = {
+	.setattr	= msnap_setattr,
+	.getattr	= simple_getattr,
+};
+
+static const struct inode_operations msnap_symlink_inode_operations = {
+	.get_link	= simple_get_link,
+	.setattr	= msnap_setattr,
+	.getattr	= simple_getattr,
+};
+
+static const struct inode_operations msnap_special_inode_operations = {
 	.setattr	= msnap_setattr,
 	.getattr	= simple_getattr,
 };

@@ -311,6 +311,12 @@ struct msnap_sb_info {
 	u64			log_nonce;
 	bool			log_renewed;
 	u64			compat;		/* kept as found */
+	/*
+	 * Incompat features of the image: as found, plus INCOMPAT_DIRS once
+	 * the first operation that needs it made it durable (commit_mutex;
+	 * read lockless by namespace operations, which hold commit_mutex).
+	 */
+	u64			incompat;
 	int			sb_slot;	/* 0: A is newest, 1: B */
 	int			bitmap_copy;	/* copy the newest ckpt wrote */
 	u64			inode_root;
@@ -325,7 +331,11 @@ struct msnap_sb_info {
 	 */
 	u64			meta_files;
 	u64			ckpt_inodes;
-	struct list_head	live_list;	/* files in the namespace */
+	/*
+	 * The inodes that hold a name (files, directories, symlinks, special
+	 * files and link inodes), each with its pinned dentry; commit_mutex.
+	 */
+	struct list_head	live_list;
 	/*
 	 * The first IO error, set once (cmpxchg), read lockless; then every
 	 * change is refused (msnap_fs_error()).
@@ -452,6 +462,17 @@ struct msnap_inode_info {
 	struct list_head	ckpt_entry;	/* on ckpt_list; commit_mutex */
 	struct list_head	live_entry;	/* on live_list; commit_mutex */
 	char			name[MSNAP_NAME_MAX + 1];	/* commit_mutex */
+	/*
+	 * The directory holding the name, and the name's dentry, pinned (as
+	 * in ramfs) while the name exists; commit_mutex.  A link inode
+	 * (MSNAP_INODE_LINK) is a second name of link_target: its dentry is
+	 * an alias of that inode, whose d_fsdata points back here, and the
+	 * link inode itself is held by live_list, never seen by user space.
+	 */
+	u64			parent;
+	u64			link_target;
+	struct dentry		*dentry;
+	char			*symlink;	/* S_IFLNK: the target (i_link) */
 };
 
 static inline struct msnap_sb_info *MSNAP_SB(struct super_block *sb)
@@ -462,6 +483,16 @@ static inline struct msnap_sb_info *MSNAP_SB(struct super_block *sb)
 static inline struct msnap_inode_info *MSNAP_I(struct inode *inode)
 {
 	return container_of(inode, struct msnap_inode_info, vfs_inode);
+}
+
+static inline bool msnap_has_dirs(struct msnap_sb_info *sbi)
+{
+	return sbi->incompat & MSNAP_FEATURE_INCOMPAT_DIRS;
+}
+
+static inline bool msnap_is_link(struct inode *inode)
+{
+	return MSNAP_I(inode)->flags & MSNAP_INODE_LINK;
 }
 
 static inline sector_t msnap_sector(u64 block)
@@ -544,10 +575,11 @@ int msnap_bh_wait(struct msnap_bh_batch *batch);
 
 /* format.c */
 bool msnap_name_ok(const char *name, u32 len);
-const char *msnap_attrs_bad(u64 ino, const struct msnap_entry_inode *e);
+const char *msnap_attrs_bad(u64 ino, const struct msnap_entry_inode *e,
+			    bool dirs);
 void msnap_set_attrs(struct inode *inode, const struct msnap_entry_inode *e);
-const char *msnap_disk_inode_bad(struct msnap_inode *di, u64 ino);
-void msnap_inode_from_disk(struct inode *inode, struct msnap_inode *di);
+const char *msnap_disk_inode_bad(struct msnap_inode *di, u64 ino, bool dirs);
+int msnap_inode_from_disk(struct inode *inode, struct msnap_inode *di);
 void msnap_fill_disk_inode(struct inode *inode, struct msnap_inode *di);
 void msnap_entry_inode_fill(struct inode *inode, struct msnap_entry_inode *e);
 
@@ -630,6 +662,7 @@ int msnap_nslog_add_data(struct msnap_sb_info *sbi, u64 ino, pgoff_t index,
 int msnap_nslog_room(struct msnap_sb_info *sbi, bool reserve);
 int msnap_nslog_drain(struct msnap_sb_info *sbi, struct msnap_record *rec);
 int msnap_nslog_commit(struct super_block *sb);
+int msnap_nslog_dirs(struct msnap_sb_info *sbi);
 
 /* map.c */
 int msnap_map_lookup(struct inode *inode, pgoff_t index, u64 *block);

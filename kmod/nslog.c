@@ -16,26 +16,57 @@
 
 #include "memsnap.h"
 
-/* Build one namespace entry describing @inode now into @buf. */
+/* Copy @len bytes of @src to @dst; the entry's length, padded to 8. */
+static size_t msnap_nslog_str(char *dst, const char *src, size_t len,
+			      size_t head)
+{
+	memcpy(dst, src, len);
+	return round_up(head + len, 8);
+}
+
+/*
+ * Build one namespace entry describing @inode now into @buf (zeroed).
+ * With feature DIRS a name is a DIRENT, with its directory.
+ */
 static size_t msnap_nslog_entry(enum msnap_entry_type type,
 				struct inode *inode, void *buf)
 {
 	struct msnap_inode_info *mi = MSNAP_I(inode);
 	struct msnap_entry_hdr *hdr = buf;
 	struct msnap_entry_truncate *t = buf;
+	struct msnap_entry_symlink *sl = buf;
+	struct msnap_entry_dirent *de = buf;
 	struct msnap_entry_name *n = buf;
-	size_t len, name_len;
+	struct msnap_entry_link *l = buf;
+	size_t len, name_len = strlen(mi->name);
 
+	if (type == MSNAP_ENTRY_NAME && msnap_has_dirs(MSNAP_SB(inode->i_sb)))
+		type = MSNAP_ENTRY_DIRENT;
 	switch (type) {
 	case MSNAP_ENTRY_INODE:
 		len = sizeof(struct msnap_entry_inode);
 		msnap_entry_inode_fill(inode, buf);
 		break;
 	case MSNAP_ENTRY_NAME:
-		name_len = strlen(mi->name);
-		len = round_up(sizeof(*n) + name_len, 8);
 		n->name_len = cpu_to_le32(name_len);
-		memcpy(n->name, mi->name, name_len);
+		len = msnap_nslog_str(n->name, mi->name, name_len, sizeof(*n));
+		break;
+	case MSNAP_ENTRY_DIRENT:
+		de->parent = cpu_to_le64(mi->parent);
+		de->name_len = cpu_to_le32(name_len);
+		len = msnap_nslog_str(de->name, mi->name, name_len,
+				      sizeof(*de));
+		break;
+	case MSNAP_ENTRY_LINK:
+		l->target = cpu_to_le64(mi->link_target);
+		l->parent = cpu_to_le64(mi->parent);
+		l->name_len = cpu_to_le32(name_len);
+		len = msnap_nslog_str(l->name, mi->name, name_len, sizeof(*l));
+		break;
+	case MSNAP_ENTRY_SYMLINK:
+		sl->len = cpu_to_le32(strlen(mi->symlink));
+		len = msnap_nslog_str(sl->target, mi->symlink,
+				      strlen(mi->symlink), sizeof(*sl));
 		break;
 	case MSNAP_ENTRY_TRUNCATE:
 		len = sizeof(*t);
@@ -52,6 +83,13 @@ static size_t msnap_nslog_entry(enum msnap_entry_type type,
 	hdr->ino = cpu_to_le64(inode->i_ino);
 	return len;
 }
+
+/* The longest entry msnap_nslog_entry() builds, and a margin. */
+#define MSNAP_NSLOG_ENTRY_MAX						\
+	(max(sizeof(struct msnap_entry_link) + MSNAP_NAME_MAX,		\
+	     sizeof(struct msnap_entry_symlink) + MSNAP_SYMLINK_MAX) + 8)
+/* Entries one namespace operation queues at most (rename: 3). */
+#define MSNAP_NSLOG_OP_ENTRIES		4
 
 /* Room for @need more zeroed bytes at the end of the namespace queue. */
 static int msnap_nslog_reserve(struct msnap_sb_info *sbi, size_t need)
@@ -78,11 +116,10 @@ static int msnap_nslog_reserve(struct msnap_sb_info *sbi, size_t need)
 int msnap_nslog_add(struct msnap_sb_info *sbi, enum msnap_entry_type type,
 		    struct inode *inode)
 {
-	size_t need = sizeof(struct msnap_entry_name) + MSNAP_NAME_MAX + 8;
 	int err;
 
 	lockdep_assert_held(&sbi->commit_mutex);
-	err = msnap_nslog_reserve(sbi, need);
+	err = msnap_nslog_reserve(sbi, MSNAP_NSLOG_ENTRY_MAX);
 	if (err)
 		return err;
 	sbi->nslog_len += msnap_nslog_entry(type, inode, sbi->nslog_buf + sbi->nslog_len);
@@ -119,8 +156,9 @@ int msnap_nslog_add_data(struct msnap_sb_info *sbi, u64 ino, pgoff_t index,
  * Called once at the start of a namespace operation, commit_mutex held:
  * if the queue holds half a record already, commit it, so that the
  * operation's entries (at most a few) land in one record and stay
- * atomic; then room for what it may add to the next checkpoint (beyond
- * the reserve unless it deletes: !@reserve).
+ * atomic; the queue's memory for its entries, so that queueing them
+ * cannot fail half way; then room for what it may add to the next
+ * checkpoint (beyond the reserve unless it deletes: !@reserve).
  */
 int msnap_nslog_room(struct msnap_sb_info *sbi, bool reserve)
 {
@@ -136,6 +174,10 @@ int msnap_nslog_room(struct msnap_sb_info *sbi, bool reserve)
 		if (err)
 			return err;
 	}
+	err = msnap_nslog_reserve(sbi, MSNAP_NSLOG_OP_ENTRIES *
+				  MSNAP_NSLOG_ENTRY_MAX);
+	if (err)
+		return err;
 	return msnap_meta_room(sbi->sb, MSNAP_META_OP, reserve);
 }
 
@@ -190,4 +232,27 @@ int msnap_nslog_commit(struct super_block *sb)
 out_free_commit:
 	msnap_commit_free(c);
 	return err;
+}
+
+/*
+ * Before the first entry that needs feature DIRS (mkdir, link, symlink,
+ * mknod) on an image without it: a checkpoint whose superblock carries
+ * the feature, so that no DIRS entry can ever be in the log of an image
+ * that does not say it has them.  Caller holds commit_mutex.
+ */
+int msnap_nslog_dirs(struct msnap_sb_info *sbi)
+{
+	int err;
+
+	lockdep_assert_held(&sbi->commit_mutex);
+	if (msnap_has_dirs(sbi))
+		return 0;
+	sbi->incompat |= MSNAP_FEATURE_INCOMPAT_DIRS;
+	err = msnap_checkpoint(sbi->sb);
+	if (err) {
+		sbi->incompat &= ~MSNAP_FEATURE_INCOMPAT_DIRS;
+		return err;
+	}
+	msnap_info(sbi->sb, "feature DIRS enabled: directories, links, symlinks and special files");
+	return 0;
 }

@@ -166,28 +166,64 @@ void msnap_record_done(struct msnap_sb_info *sbi, struct msnap_record *rec)
  * user-space reader's entry_len() (tools/lib/msnapfs_log.c), so that the
  * kernel and fsck end the log at the same record.
  */
+/*
+ * The length of a string entry whose fixed part is @head bytes, whose
+ * @reserved word is zero and whose @len string bytes (1 to @max) are
+ * zero padded to 8, or 0 if it is not so.
+ */
+static size_t msnap_str_entry_size(struct msnap_entry_hdr *h, size_t head,
+				   __le32 reserved, u32 len, u32 max)
+{
+	size_t hlen = le16_to_cpu(h->len);
+
+	if (hlen < head || reserved || !len || len > max ||
+	    hlen != round_up(head + len, 8) ||
+	    memchr_inv((char *)h + head + len, 0, hlen - head - len))
+		return 0;
+	return hlen;
+}
+
 static size_t msnap_entry_size(struct msnap_entry_hdr *h)
 {
-	struct msnap_entry_inode *i = (void *)h;
+	struct msnap_entry_symlink *sl = (void *)h;
+	struct msnap_entry_dirent *de = (void *)h;
 	struct msnap_entry_data *d = (void *)h;
 	struct msnap_entry_name *n = (void *)h;
-	u32 nl;
+	struct msnap_entry_link *l = (void *)h;
 
+	/* The fixed part is within the block: the caller checked h->len. */
 	switch (le16_to_cpu(h->type)) {
 	case MSNAP_ENTRY_DATA:
-		return d->reserved ? 0 : sizeof(*d);
+		/* Read past the header only within the entry's length. */
+		if (le16_to_cpu(h->len) != sizeof(*d) || d->reserved)
+			return 0;
+		return sizeof(*d);
 	case MSNAP_ENTRY_INODE:
-		return sizeof(*i);
+		return sizeof(struct msnap_entry_inode);
 	case MSNAP_ENTRY_NAME:
-		if (le16_to_cpu(h->len) < sizeof(*n) || n->reserved)
+		if (le16_to_cpu(h->len) < sizeof(*n))
 			return 0;
-		nl = le32_to_cpu(n->name_len);
-		if (!nl || nl > MSNAP_NAME_MAX ||
-		    le16_to_cpu(h->len) != round_up(sizeof(*n) + nl, 8) ||
-		    memchr_inv(n->name + nl, 0,
-			       le16_to_cpu(h->len) - sizeof(*n) - nl))
+		return msnap_str_entry_size(h, sizeof(*n), n->reserved,
+					    le32_to_cpu(n->name_len),
+					    MSNAP_NAME_MAX);
+	case MSNAP_ENTRY_DIRENT:
+		if (le16_to_cpu(h->len) < sizeof(*de))
 			return 0;
-		return le16_to_cpu(h->len);
+		return msnap_str_entry_size(h, sizeof(*de), de->reserved,
+					    le32_to_cpu(de->name_len),
+					    MSNAP_NAME_MAX);
+	case MSNAP_ENTRY_LINK:
+		if (le16_to_cpu(h->len) < sizeof(*l))
+			return 0;
+		return msnap_str_entry_size(h, sizeof(*l), l->reserved,
+					    le32_to_cpu(l->name_len),
+					    MSNAP_NAME_MAX);
+	case MSNAP_ENTRY_SYMLINK:
+		if (le16_to_cpu(h->len) < sizeof(*sl))
+			return 0;
+		return msnap_str_entry_size(h, sizeof(*sl), sl->reserved,
+					    le32_to_cpu(sl->len),
+					    MSNAP_SYMLINK_MAX);
 	case MSNAP_ENTRY_UNLINK:
 		return sizeof(struct msnap_entry_unlink);
 	case MSNAP_ENTRY_TRUNCATE:

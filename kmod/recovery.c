@@ -129,12 +129,59 @@ static int msnap_load_inode(struct super_block *sb, u64 ino, u64 block,
 /* ------------------------------------------------------------------ */
 /* Log replay                                                          */
 
-static struct inode *msnap_replay_file(struct msnap_mount *m, u64 ino)
+/* The live inode @ino other than the root (a link inode too), or NULL. */
+static struct inode *msnap_replay_live(struct msnap_mount *m, u64 ino)
 {
 	struct inode *inode = xa_load(&m->inodes, ino);
 
-	if (!inode || !S_ISREG(inode->i_mode) || MSNAP_I(inode)->unlinked)
+	if (!inode || ino < MSNAP_FIRST_INO || MSNAP_I(inode)->unlinked)
 		return NULL;
+	return inode;
+}
+
+/* The live regular file @ino, or NULL. */
+static struct inode *msnap_replay_file(struct msnap_mount *m, u64 ino)
+{
+	struct inode *inode = msnap_replay_live(m, ino);
+
+	if (!inode || !S_ISREG(inode->i_mode) || msnap_is_link(inode))
+		return NULL;
+	return inode;
+}
+
+/* The live directory @ino (the root too), or NULL. */
+static struct inode *msnap_replay_dir(struct msnap_mount *m, u64 ino)
+{
+	struct inode *inode = xa_load(&m->inodes, ino);
+
+	if (!inode || !S_ISDIR(inode->i_mode) || MSNAP_I(inode)->unlinked)
+		return NULL;
+	return inode;
+}
+
+/* A new inode @ino of @mode (0: a link inode) created by the log. */
+static struct inode *msnap_replay_new(struct msnap_mount *m, u64 ino,
+				      umode_t mode)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(m->sb);
+	struct inode *inode;
+	int err;
+
+	if (ino >= msnap_tree_span(MSNAP_TREE_MAX_HEIGHT)) {
+		msnap_err(m->sb, "entry for inode %llu: number too large", ino);
+		return ERR_PTR(-EUCLEAN);
+	}
+	inode = msnap_new_inode(m->sb, ino, mode);
+	if (IS_ERR(inode))
+		return inode;
+	unlock_new_inode(inode);
+	err = xa_insert(&m->inodes, ino, inode, GFP_KERNEL);
+	if (err) {
+		iput(inode);
+		return ERR_PTR(err);
+	}
+	sbi->inodes++;
+	sbi->next_ino = max(sbi->next_ino, ino + 1);
 	return inode;
 }
 
@@ -143,34 +190,85 @@ static int msnap_replay_inode(struct msnap_mount *m, u64 ino,
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(m->sb);
 	struct inode *inode = xa_load(&m->inodes, ino);
+	u32 mode = le32_to_cpu(e->mode);
 	const char *why;
-	int err;
 
 	if (ino < MSNAP_FIRST_INO || (inode && MSNAP_I(inode)->unlinked))
 		return -EUCLEAN;
-	if (ino >= msnap_tree_span(MSNAP_TREE_MAX_HEIGHT)) {
-		msnap_err(m->sb, "INODE entry for inode %llu: number too large", ino);
-		return -EUCLEAN;
-	}
-	why = msnap_attrs_bad(ino, e);
+	why = msnap_attrs_bad(ino, e, msnap_has_dirs(sbi));
 	if (why) {
 		msnap_err(m->sb, "INODE entry for inode %llu: %s", ino, why);
 		return -EUCLEAN;
 	}
+	if (inode && (msnap_is_link(inode) ||
+		      (inode->i_mode ^ mode) & S_IFMT)) {
+		msnap_err(m->sb, "INODE entry for inode %llu: changes its type",
+			  ino);
+		return -EUCLEAN;
+	}
 	if (!inode) {
-		inode = msnap_new_inode(m->sb, ino, S_IFREG);
+		inode = msnap_replay_new(m, ino, mode);
 		if (IS_ERR(inode))
 			return PTR_ERR(inode);
-		unlock_new_inode(inode);
-		err = xa_insert(&m->inodes, ino, inode, GFP_KERNEL);
-		if (err) {
-			iput(inode);
-			return err;
-		}
-		sbi->inodes++;
-		sbi->next_ino = max(sbi->next_ino, ino + 1);
 	}
 	msnap_set_attrs(inode, e);
+	msnap_mark_ckpt(inode);
+	return 0;
+}
+
+/* Set @inode's name from a NAME, DIRENT or LINK entry's fields. */
+static int msnap_replay_name(struct msnap_mount *m, struct inode *inode,
+			     u64 parent, const char *name, u32 len)
+{
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+
+	if (!msnap_name_ok(name, len) || !msnap_replay_dir(m, parent) ||
+	    parent == inode->i_ino)
+		return -EUCLEAN;
+	memcpy(mi->name, name, len);
+	mi->name[len] = '\0';
+	mi->parent = parent;
+	msnap_mark_ckpt(inode);
+	return 0;
+}
+
+/* LINK: a new link inode, a second name of a live file. */
+static int msnap_replay_link(struct msnap_mount *m, u64 ino,
+			     struct msnap_entry_link *l)
+{
+	struct inode *target = msnap_replay_live(m, le64_to_cpu(l->target));
+	struct inode *link;
+
+	if (xa_load(&m->inodes, ino) || ino < MSNAP_FIRST_INO || !target ||
+	    S_ISDIR(target->i_mode) || msnap_is_link(target))
+		return -EUCLEAN;
+	link = msnap_replay_new(m, ino, 0);
+	if (IS_ERR(link))
+		return PTR_ERR(link);
+	MSNAP_I(link)->flags = MSNAP_INODE_LINK;
+	MSNAP_I(link)->link_target = target->i_ino;
+	return msnap_replay_name(m, link, le64_to_cpu(l->parent), l->name,
+				 le32_to_cpu(l->name_len));
+}
+
+/* SYMLINK: the target of a live symlink. */
+static int msnap_replay_symlink(struct inode *inode,
+				struct msnap_entry_symlink *sl)
+{
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	char *target;
+
+	if (!S_ISLNK(inode->i_mode) || msnap_is_link(inode) ||
+	    memchr(sl->target, 0, le32_to_cpu(sl->len)))
+		return -EUCLEAN;
+	target = kmemdup_nul(sl->target, le32_to_cpu(sl->len), GFP_KERNEL);
+	if (!target)
+		return -ENOMEM;
+	kfree(mi->symlink);
+	mi->symlink = target;
+	inode->i_link = target;
+	mi->disk_size = le32_to_cpu(sl->len);
+	i_size_write(inode, mi->disk_size);
 	msnap_mark_ckpt(inode);
 	return 0;
 }
@@ -179,18 +277,42 @@ static int msnap_replay_entry(struct msnap_mount *m, struct msnap_entry_hdr *h)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(m->sb);
 	u64 ino = le64_to_cpu(h->ino);
+	u16 type = le16_to_cpu(h->type);
 	struct msnap_entry_truncate *t = (void *)h;
+	struct msnap_entry_dirent *de = (void *)h;
 	struct msnap_entry_data *d = (void *)h;
 	struct msnap_entry_name *n = (void *)h;
 	struct inode *inode;
 	int err;
 
-	if (le16_to_cpu(h->type) == MSNAP_ENTRY_INODE)
+	if (type >= MSNAP_ENTRY_DIRENT && !msnap_has_dirs(sbi)) {
+		msnap_err(m->sb, "entry of type %u without feature DIRS", type);
+		return -EUCLEAN;
+	}
+	if (type == MSNAP_ENTRY_INODE)
 		return msnap_replay_inode(m, ino, (void *)h);
+	if (type == MSNAP_ENTRY_LINK)
+		return msnap_replay_link(m, ino, (void *)h);
+	inode = msnap_replay_live(m, ino);
+	if (!inode)
+		return -EUCLEAN;
+	switch (type) {
+	case MSNAP_ENTRY_NAME:
+		return msnap_replay_name(m, inode, MSNAP_ROOT_INO, n->name,
+					 le32_to_cpu(n->name_len));
+	case MSNAP_ENTRY_DIRENT:
+		return msnap_replay_name(m, inode, le64_to_cpu(de->parent),
+					 de->name, le32_to_cpu(de->name_len));
+	case MSNAP_ENTRY_SYMLINK:
+		return msnap_replay_symlink(inode, (void *)h);
+	case MSNAP_ENTRY_UNLINK:
+		clear_nlink(inode);
+		return msnap_inode_unlinked(inode);
+	}
 	inode = msnap_replay_file(m, ino);
 	if (!inode)
 		return -EUCLEAN;
-	switch (le16_to_cpu(h->type)) {
+	switch (type) {
 	case MSNAP_ENTRY_DATA:
 		/* Past the largest file: the record checks would refuse it. */
 		if (le64_to_cpu(d->index) >= MSNAP_MAX_FILE_SIZE >> PAGE_SHIFT) {
@@ -203,16 +325,6 @@ static int msnap_replay_entry(struct msnap_mount *m, struct msnap_entry_hdr *h)
 			return err;
 		return msnap_map_set(inode, le64_to_cpu(d->index),
 				     le64_to_cpu(d->block));
-	case MSNAP_ENTRY_NAME:
-		if (!msnap_name_ok(n->name, le32_to_cpu(n->name_len)))
-			return -EUCLEAN;
-		memcpy(MSNAP_I(inode)->name, n->name, le32_to_cpu(n->name_len));
-		MSNAP_I(inode)->name[le32_to_cpu(n->name_len)] = '\0';
-		msnap_mark_ckpt(inode);
-		return 0;
-	case MSNAP_ENTRY_UNLINK:
-		clear_nlink(inode);
-		return msnap_inode_unlinked(inode);
 	case MSNAP_ENTRY_TRUNCATE:
 		/* The kernel always cuts at the first page past the size. */
 		if (le64_to_cpu(t->size) > MSNAP_MAX_FILE_SIZE ||
@@ -224,6 +336,15 @@ static int msnap_replay_entry(struct msnap_mount *m, struct msnap_entry_hdr *h)
 		return msnap_map_truncate(inode, le64_to_cpu(t->first_index));
 	}
 	return -EUCLEAN;
+}
+
+/* Whether @inode, if a symlink, has its target, of its size. */
+static bool msnap_symlink_whole(struct inode *inode)
+{
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+
+	return !S_ISLNK(inode->i_mode) ||
+	       (mi->symlink && strlen(mi->symlink) == mi->disk_size);
 }
 
 /*
@@ -240,7 +361,7 @@ static int msnap_record_end_check(struct msnap_mount *m, u64 seq)
 	int err = 0;
 
 	xa_for_each(&m->touched, ino, entry) {
-		inode = msnap_replay_file(m, ino);
+		inode = msnap_replay_live(m, ino);
 		if (!inode || err)
 			continue;
 		if (!MSNAP_I(inode)->name[0]) {
@@ -249,6 +370,14 @@ static int msnap_record_end_check(struct msnap_mount *m, u64 seq)
 			err = -EUCLEAN;
 			continue;
 		}
+		if (!msnap_symlink_whole(inode)) {
+			msnap_err(m->sb, "commit %llu: symlink %lu without its target",
+				  seq, ino);
+			err = -EUCLEAN;
+			continue;
+		}
+		if (!S_ISREG(inode->i_mode))
+			continue;
 		err = msnap_map_beyond(inode, DIV_ROUND_UP(MSNAP_I(inode)->disk_size,
 							   PAGE_SIZE));
 		if (err > 0) {
@@ -336,35 +465,130 @@ static int msnap_replay(struct msnap_mount *m)
 
 /* ------------------------------------------------------------------ */
 
-/* Give every live file its pinned dentry in the root directory. */
-static int msnap_build_namespace(struct msnap_mount *m, struct dentry *root)
-{
-	struct dentry *dentry;
-	struct inode *inode;
-	unsigned long ino;
-	struct qstr name;
+/*
+ * Mount state of the namespace build: an inode whose reference went to
+ * the dcache (a name's dentry) or to live_list (a link inode) is marked,
+ * so that msnap_mount_release() does not drop it again.
+ */
+#define MSNAP_MOUNT_ATTACHED	XA_MARK_0
 
-	xa_for_each_start(&m->inodes, ino, inode, MSNAP_FIRST_INO) {
-		if (MSNAP_I(inode)->unlinked)
-			continue;
-		name = (struct qstr)QSTR_INIT(MSNAP_I(inode)->name,
-					      strlen(MSNAP_I(inode)->name));
-		dentry = name.len ? d_hash_and_lookup(root, &name) : NULL;
-		if (!name.len || dentry) {
-			dput(dentry);
-			msnap_err(m->sb, "inode %lu: missing or duplicate name",
-				  ino);
+/* The dentry of directory @ino once attached, else NULL. */
+static struct dentry *msnap_dir_dentry(struct msnap_mount *m, u64 ino)
+{
+	if (ino == MSNAP_ROOT_INO)
+		return m->sb->s_root;
+	if (!xa_get_mark(&m->inodes, ino, MSNAP_MOUNT_ATTACHED))
+		return NULL;
+	return MSNAP_I((struct inode *)xa_load(&m->inodes, ino))->dentry;
+}
+
+/* Give @inode (@ino) its pinned dentry in the directory @parent. */
+static int msnap_attach(struct msnap_mount *m, unsigned long ino,
+			struct inode *inode, struct dentry *parent)
+{
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	struct inode *target = inode;
+	struct qstr name = QSTR_INIT(mi->name, strlen(mi->name));
+	struct dentry *dentry;
+
+	if (msnap_is_link(inode)) {
+		target = xa_load(&m->inodes, mi->link_target);
+		if (!target || MSNAP_I(target)->unlinked ||
+		    S_ISDIR(target->i_mode) || msnap_is_link(target)) {
+			msnap_err(m->sb, "link inode %lu: no file %llu to link",
+				  ino, mi->link_target);
 			return -EUCLEAN;
 		}
-		dentry = d_alloc_name(root, MSNAP_I(inode)->name);
-		if (!dentry)
-			return -ENOMEM;
-		xa_erase(&m->inodes, ino);
-		list_add_tail(&MSNAP_I(inode)->live_entry,
-			      &MSNAP_SB(m->sb)->live_list);
-		d_add(dentry, inode);	/* the pin keeps this reference */
+	}
+	dentry = name.len ? d_hash_and_lookup(parent, &name) : NULL;
+	if (!name.len || dentry) {
+		dput(dentry);
+		msnap_err(m->sb, "inode %lu: missing or duplicate name", ino);
+		return -EUCLEAN;
+	}
+	dentry = d_alloc_name(parent, mi->name);
+	if (!dentry)
+		return -ENOMEM;
+	xa_set_mark(&m->inodes, ino, MSNAP_MOUNT_ATTACHED);
+	mi->dentry = dentry;
+	list_add_tail(&mi->live_entry, &MSNAP_SB(m->sb)->live_list);
+	if (target != inode) {
+		dentry->d_fsdata = mi;
+		inc_nlink(target);
+		ihold(target);
+	}
+	if (S_ISDIR(target->i_mode))
+		inc_nlink(d_inode(parent));
+	d_add(dentry, target);	/* the pin keeps this reference */
+	return 0;
+}
+
+/*
+ * Attach the live inodes of one kind (@dirs: directories, else the
+ * others, link inodes last of all with @links) whose directory is
+ * attached; *@pending counts those whose directory is not yet.
+ */
+static int msnap_attach_pass(struct msnap_mount *m, bool dirs, bool links,
+			     u64 *pending, bool *progress)
+{
+	struct dentry *parent;
+	struct inode *inode;
+	unsigned long ino;
+	int err;
+
+	*pending = 0;
+	xa_for_each_start(&m->inodes, ino, inode, MSNAP_FIRST_INO) {
+		if (MSNAP_I(inode)->unlinked ||
+		    xa_get_mark(&m->inodes, ino, MSNAP_MOUNT_ATTACHED) ||
+		    S_ISDIR(inode->i_mode) != dirs ||
+		    msnap_is_link(inode) != links)
+			continue;
+		if (!msnap_replay_dir(m, MSNAP_I(inode)->parent) &&
+		    MSNAP_I(inode)->parent != MSNAP_ROOT_INO) {
+			msnap_err(m->sb, "inode %lu: its directory %llu does not exist",
+				  ino, MSNAP_I(inode)->parent);
+			return -EUCLEAN;
+		}
+		parent = msnap_dir_dentry(m, MSNAP_I(inode)->parent);
+		if (!parent) {
+			(*pending)++;
+			continue;
+		}
+		err = msnap_attach(m, ino, inode, parent);
+		if (err)
+			return err;
+		*progress = true;
+		cond_resched();
 	}
 	return 0;
+}
+
+/*
+ * Give every live name its pinned dentry: the directories first, in as
+ * many passes as the tree is deep (a directory can be older than its
+ * parent), then the other inodes, then the link inodes.
+ */
+static int msnap_build_namespace(struct msnap_mount *m)
+{
+	bool progress;
+	u64 pending;
+	int err;
+
+	do {
+		progress = false;
+		err = msnap_attach_pass(m, true, false, &pending, &progress);
+		if (err)
+			return err;
+	} while (pending && progress);
+	if (pending) {
+		msnap_err(m->sb, "%llu directories are not reachable from the root (a loop)",
+			  pending);
+		return -EUCLEAN;
+	}
+	err = msnap_attach_pass(m, false, false, &pending, &progress);
+	if (!err)
+		err = msnap_attach_pass(m, false, true, &pending, &progress);
+	return err;
 }
 
 static void msnap_mount_release(struct msnap_mount *m)
@@ -373,7 +597,8 @@ static void msnap_mount_release(struct msnap_mount *m)
 	unsigned long ino;
 
 	xa_for_each(&m->inodes, ino, inode)
-		iput(inode);
+		if (!xa_get_mark(&m->inodes, ino, MSNAP_MOUNT_ATTACHED))
+			iput(inode);
 	xa_destroy(&m->inodes);
 }
 
@@ -427,7 +652,7 @@ int msnap_load(struct super_block *sb)
 		err = -ENOMEM;
 		goto out_release;
 	}
-	err = msnap_build_namespace(&m, sb->s_root);
+	err = msnap_build_namespace(&m);
 	if (err)
 		goto out_release;
 	if (m.replayed)

@@ -157,6 +157,7 @@ static void msnap_apply_super(struct msnap_sb_info *sbi, struct msnap_super *ds,
 	sbi->generation = le64_to_cpu(ds->generation);
 	sbi->log_nonce = le64_to_cpu(ds->log_nonce);
 	sbi->compat = le64_to_cpu(ds->compat);
+	sbi->incompat = le64_to_cpu(ds->incompat);
 	sbi->sb_slot = slot;
 	sbi->bitmap_copy = le32_to_cpu(ds->bitmap_copy);
 	sbi->ckpt_seq = le64_to_cpu(ds->ckpt_seq);

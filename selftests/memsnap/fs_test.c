@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The memsnap filesystem through the plain file API: mount options, the
- * flat namespace (create, lookup, unlink, rename and its flags, readdir,
- * attributes, truncate), statfs, fsync as the only way data reaches the
+ * namespace (create, lookup, unlink, rename and its flags, readdir,
+ * directories, hard links, symlinks, special files, attributes, truncate), statfs, fsync as the only way data reaches the
  * disk, when namespace changes become durable, ENOSPC, permissions, the
  * module reference a mount holds, and mounting damaged images.
  *
@@ -679,22 +679,234 @@ TEST_F(fs, create_lookup_readdir)
 	EXPECT_TRUE(exists(P(longname)));
 }
 
-TEST_F(fs, unsupported_ops_eperm)
+/* nlink of @path, or -1. */
+static long nlink_of(const char *path)
 {
-	ASSERT_EQ(0, put(P("f"), 1, 0, 1, false));
+	struct stat st;
+
+	return lstat(path, &st) ? -1 : (long)st.st_nlink;
+}
+
+/* st_mode of @path, or 0. */
+static unsigned int mode_of(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) ? 0 : st.st_mode;
+}
+
+/* Inode number of @path, or 0. */
+static ino_t ino_of(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) ? 0 : st.st_ino;
+}
+
+TEST_F(fs, directories)
+{
+	char names[256];
+
+	ASSERT_EQ(0, mkdir(P("d"), 0755));
+	ASSERT_EQ(0, mkdir(P("d/e"), 0700));
+	ASSERT_EQ(0, put(P("d/f"), 1, 0, 5000, false));
+	ASSERT_EQ(0, put(P("d/e/g"), 2, 0, 100, false));
 	EXPECT_EQ(-1, mkdir(P("d"), 0755));
+	EXPECT_EQ(EEXIST, errno);
+	EXPECT_EQ(-1, mkdir(P("nope/x"), 0755));
+	EXPECT_EQ(ENOENT, errno);
+	EXPECT_EQ(3, nlink_of(self->mnt));	/* ., .. of d, and its own */
+	EXPECT_EQ(3, nlink_of(P("d")));
+	EXPECT_EQ(2, nlink_of(P("d/e")));
+	EXPECT_EQ(ino_of(self->mnt), ino_of(P("d/..")));
+	list_dir(P("d"), names, sizeof(names));
+	EXPECT_STREQ("e f", names);
+	EXPECT_EQ(-1, rmdir(P("d")));
+	EXPECT_EQ(ENOTEMPTY, errno);
+	EXPECT_EQ(-1, unlink(P("d/e")));
+	EXPECT_EQ(EISDIR, errno);
+	/* Across directories, a file and a directory (with its subtree). */
+	ASSERT_EQ(0, rename(P("d/f"), P("d/e/f2")));
+	ASSERT_EQ(0, rename(P("d/e"), P("e2")));
+	EXPECT_EQ(-1, rename(P("e2"), P("e2/sub")));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(3, nlink_of(self->mnt) - 1);	/* d and e2 */
+	EXPECT_EQ(2, nlink_of(P("d")));
+	ASSERT_EQ(0, fs_remount(self));
+	list_dir(self->mnt, names, sizeof(names));
+	EXPECT_STREQ("d e2", names);
+	list_dir(P("e2"), names, sizeof(names));
+	EXPECT_STREQ("f2 g", names);
+	list_dir(P("d"), names, sizeof(names));
+	EXPECT_STREQ("", names);
+	EXPECT_TRUE(holds(P("e2/f2"), 1, 5000, 5000));
+	EXPECT_TRUE(holds(P("e2/g"), 2, 100, 100));
+	EXPECT_EQ(4, nlink_of(self->mnt));
+	EXPECT_EQ(2, nlink_of(P("e2")));
+	EXPECT_EQ(040700, mode_of(P("e2")));
+	EXPECT_EQ(0, rmdir(P("d")));
+	EXPECT_EQ(0, unlink(P("e2/g")));
+	ASSERT_EQ(0, fs_remount(self));
+	list_dir(self->mnt, names, sizeof(names));
+	EXPECT_STREQ("e2", names);
+	list_dir(P("e2"), names, sizeof(names));
+	EXPECT_STREQ("f2", names);
+	EXPECT_EQ(3, nlink_of(self->mnt));
+}
+
+/*
+ * Hard links: one inode under several names; removing the file's first
+ * name moves another one into it.
+ */
+TEST_F(fs, hard_links)
+{
+	char names[256];
+
+	ASSERT_EQ(0, mkdir(P("d"), 0755));
+	ASSERT_EQ(0, put(P("a"), 1, 0, 3 * PG, false));
+	ASSERT_EQ(0, link(P("a"), P("d/b")));
+	ASSERT_EQ(0, link(P("d/b"), P("c")));
+	EXPECT_EQ(3, nlink_of(P("a")));
+	EXPECT_EQ(ino_of(P("a")), ino_of(P("d/b")));
+	EXPECT_EQ(-1, link(P("a"), P("c")));
+	EXPECT_EQ(EEXIST, errno);
+	EXPECT_EQ(-1, link(P("d"), P("dl")));
 	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, symlink("f", P("s")));
-	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, mknod(P("fifo"), S_IFIFO | 0644, 0));
-	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, mknod(P("chr"), S_IFCHR | 0644, makedev(1, 3)));
-	EXPECT_EQ(EPERM, errno);
-	EXPECT_EQ(-1, link(P("f"), P("l")));
-	EXPECT_EQ(EPERM, errno);
-	EXPECT_FALSE(exists(P("d")));
-	EXPECT_FALSE(exists(P("s")));
-	EXPECT_FALSE(exists(P("l")));
+	ASSERT_EQ(0, put(P("c"), 2, 0, 3 * PG, false));	/* through a link */
+	ASSERT_EQ(0, fs_remount(self));
+	EXPECT_EQ(3, nlink_of(P("a")));
+	EXPECT_EQ(ino_of(P("a")), ino_of(P("c")));
+	EXPECT_TRUE(holds(P("d/b"), 2, 3 * PG, 3 * PG));
+	/* Remove the first name: d/b and c stay, one of them moves in. */
+	ASSERT_EQ(0, unlink(P("a")));
+	EXPECT_EQ(2, nlink_of(P("c")));
+	ASSERT_EQ(0, rename(P("c"), P("d/c2")));
+	ASSERT_EQ(0, fs_remount(self));
+	list_dir(self->mnt, names, sizeof(names));
+	EXPECT_STREQ("d", names);
+	list_dir(P("d"), names, sizeof(names));
+	EXPECT_STREQ("b c2", names);
+	EXPECT_EQ(2, nlink_of(P("d/b")));
+	EXPECT_EQ(ino_of(P("d/b")), ino_of(P("d/c2")));
+	EXPECT_TRUE(holds(P("d/c2"), 2, 3 * PG, 3 * PG));
+	/* A link renamed over the other name of the same file: a no-op. */
+	EXPECT_EQ(0, rename(P("d/b"), P("d/c2")));
+	EXPECT_EQ(0, unlink(P("d/b")));
+	EXPECT_EQ(1, nlink_of(P("d/c2")));
+	ASSERT_EQ(0, fs_remount(self));
+	list_dir(P("d"), names, sizeof(names));
+	EXPECT_STREQ("c2", names);
+	EXPECT_EQ(1, nlink_of(P("d/c2")));
+	EXPECT_EQ(3 * PG, size_of(P("d/c2")));
+}
+
+TEST_F(fs, symlinks_and_special_files)
+{
+	char buf[MSNAP_SYMLINK_MAX + 2];
+	struct stat st;
+	ssize_t n;
+
+	ASSERT_EQ(0, mkdir(P("d"), 0755));
+	ASSERT_EQ(0, symlink("../target/x", P("d/s")));
+	memset(buf, 'y', MSNAP_SYMLINK_MAX);
+	buf[MSNAP_SYMLINK_MAX] = '\0';
+	ASSERT_EQ(0, symlink(buf, P("long")));
+	buf[MSNAP_SYMLINK_MAX] = 'y';
+	buf[MSNAP_SYMLINK_MAX + 1] = '\0';
+	EXPECT_EQ(-1, symlink(buf, P("toolong")));
+	EXPECT_EQ(ENAMETOOLONG, errno);
+	ASSERT_EQ(0, mkfifo(P("d/fifo"), 0640));
+	ASSERT_EQ(0, mknod(P("null"), S_IFCHR | 0666, makedev(1, 3)));
+	ASSERT_EQ(0, mknod(P("blk"), S_IFBLK | 0600, makedev(259, 7)));
+	ASSERT_EQ(0, mknod(P("sock"), S_IFSOCK | 0600, 0));
+	ASSERT_EQ(0, fs_remount(self));
+	n = readlink(P("d/s"), buf, sizeof(buf));
+	ASSERT_EQ(11, n);
+	EXPECT_EQ(0, memcmp(buf, "../target/x", 11));
+	EXPECT_EQ(MSNAP_SYMLINK_MAX, readlink(P("long"), buf, sizeof(buf)));
+	ASSERT_EQ(0, lstat(P("long"), &st));
+	EXPECT_EQ(MSNAP_SYMLINK_MAX, st.st_size);
+	ASSERT_EQ(0, lstat(P("d/fifo"), &st));
+	EXPECT_TRUE(S_ISFIFO(st.st_mode));
+	EXPECT_EQ(0640, st.st_mode & 07777);
+	ASSERT_EQ(0, lstat(P("null"), &st));
+	EXPECT_TRUE(S_ISCHR(st.st_mode));
+	EXPECT_EQ(makedev(1, 3), st.st_rdev);
+	ASSERT_EQ(0, lstat(P("blk"), &st));
+	EXPECT_TRUE(S_ISBLK(st.st_mode));
+	EXPECT_EQ(makedev(259, 7), st.st_rdev);
+	ASSERT_EQ(0, lstat(P("sock"), &st));
+	EXPECT_TRUE(S_ISSOCK(st.st_mode));
+	/* Attributes of a symlink and a FIFO change like a file's. */
+	EXPECT_EQ(0, lchown(P("d/s"), 7, 8));
+	EXPECT_EQ(0, chmod(P("d/fifo"), 0600));
+	ASSERT_EQ(0, fs_remount(self));
+	ASSERT_EQ(0, lstat(P("d/s"), &st));
+	EXPECT_EQ(7, st.st_uid);
+	EXPECT_EQ(8, st.st_gid);
+	ASSERT_EQ(0, lstat(P("d/fifo"), &st));
+	EXPECT_EQ(0600, st.st_mode & 07777);
+	EXPECT_EQ(0, unlink(P("d/s")));
+	EXPECT_EQ(0, unlink(P("null")));
+	ASSERT_EQ(0, fs_remount(self));
+	EXPECT_FALSE(exists(P("d/s")));
+	EXPECT_FALSE(exists(P("null")));
+	EXPECT_TRUE(exists(P("blk")));
+}
+
+TEST_F(fs, rename_across_directories_flags)
+{
+	char names[256];
+
+	ASSERT_EQ(0, mkdir(P("a"), 0755));
+	ASSERT_EQ(0, mkdir(P("b"), 0755));
+	ASSERT_EQ(0, mkdir(P("a/sub"), 0755));
+	ASSERT_EQ(0, put(P("a/sub/x"), 1, 0, 10, false));
+	ASSERT_EQ(0, put(P("b/f"), 2, 0, 20, false));
+	ASSERT_EQ(0, mkdir(P("b/empty"), 0755));
+	/* Exchange a directory in a with a file in b. */
+	ASSERT_EQ(0, renameat2(AT_FDCWD, P("a/sub"), AT_FDCWD, P("b/f"),
+			       RENAME_EXCHANGE));
+	EXPECT_EQ(2, nlink_of(P("a")));
+	EXPECT_EQ(4, nlink_of(P("b")));
+	EXPECT_EQ(-1, renameat2(AT_FDCWD, P("a/sub"), AT_FDCWD, P("b/f"),
+				RENAME_NOREPLACE));
+	EXPECT_EQ(EEXIST, errno);
+	/* A directory over an empty one; not over a non-empty one. */
+	EXPECT_EQ(-1, rename(P("b/empty"), P("b/f")));
+	EXPECT_EQ(ENOTEMPTY, errno);
+	ASSERT_EQ(0, mkdir(P("a/empty2"), 0755));
+	ASSERT_EQ(0, rename(P("a/empty2"), P("b/empty")));
+	ASSERT_EQ(0, fs_remount(self));
+	list_dir(P("a"), names, sizeof(names));
+	EXPECT_STREQ("sub", names);
+	list_dir(P("b"), names, sizeof(names));
+	EXPECT_STREQ("empty f", names);
+	EXPECT_TRUE(holds(P("a/sub"), 2, 20, 20));
+	EXPECT_TRUE(holds(P("b/f/x"), 1, 10, 10));
+	EXPECT_EQ(2, nlink_of(P("a")));
+	EXPECT_EQ(4, nlink_of(P("b")));
+}
+
+/*
+ * A tree as tar and cp make it: every file's data, every name and every
+ * symlink after unmount and mount, with nothing fsynced.
+ */
+TEST_F(fs, tree_copy_survives_unmount)
+{
+	char src[PATH_MAX], cmd[3 * PATH_MAX];
+
+	snprintf(src, sizeof(src), "%s/kmod", getenv("MEMSNAP_ROOT"));
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p %s/src && cp -a %s %s/src/ && ln -s kmod %s/src/link && "
+		 "cd %s && tar -cf - src | (cd %s && mkdir t && cd t && tar -xf -)",
+		 self->mnt, src, self->mnt, self->mnt, self->mnt, self->mnt);
+	ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, fs_remount(self));
+	snprintf(cmd, sizeof(cmd), "diff -r %s %s/src/kmod && diff -r %s %s/t/src/kmod && "
+		 "[ \"$(readlink %s/t/src/link)\" = kmod ]",
+		 src, self->mnt, src, self->mnt, self->mnt);
+	EXPECT_EQ(0, system(cmd));
 }
 
 TEST_F(fs, unlink)
@@ -1372,6 +1584,70 @@ TEST_F(crash, dir_fsync_and_syncfs)
 	list_dir(self->aux, names, sizeof(names));
 	EXPECT_STREQ("b c", names);
 	EXPECT_TRUE(holds(CP(self->aux, "c"), 3, 5, 5));
+	EXPECT_EQ(0, crash_done(self, &c));
+}
+
+/*
+ * Directories, links, symlinks and special files replay from the log:
+ * what a directory fsync committed is there after a crash, whole; what
+ * came after it is not, and the image is consistent either way.
+ */
+TEST_F(crash, namespace_tree_replays)
+{
+	char names[256], buf[64];
+	struct img c;
+	struct stat st;
+	int dfd, rc;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	ASSERT_EQ(0, mkdir(CP(self->mnt, "d"), 0755));
+	ASSERT_EQ(0, mkdir(CP(self->mnt, "d/e"), 0750));
+	ASSERT_EQ(0, put(CP(self->mnt, "d/e/f"), 1, 0, 2 * PG, true));
+	ASSERT_EQ(0, link(CP(self->mnt, "d/e/f"), CP(self->mnt, "d/l")));
+	ASSERT_EQ(0, symlink("e/f", CP(self->mnt, "d/s")));
+	ASSERT_EQ(0, mkfifo(CP(self->mnt, "fifo"), 0600));
+	ASSERT_EQ(0, rename(CP(self->mnt, "d/e"), CP(self->mnt, "e2")));
+	dfd = open(self->mnt, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+	EXPECT_EQ(0, fsync(dfd));
+	/* After the last commit: none of these reach the crash image. */
+	ASSERT_EQ(0, unlink(CP(self->mnt, "e2/f")));	/* d/l moves in */
+	ASSERT_EQ(0, mkdir(CP(self->mnt, "late"), 0755));
+	ASSERT_EQ(0, rename(CP(self->mnt, "fifo"), CP(self->mnt, "d/fifo")));
+
+	ASSERT_EQ(0, crash_recover(self, &c, "crash1", &rc));
+	EXPECT_EQ(0, rc);
+	list_dir(self->aux, names, sizeof(names));
+	EXPECT_STREQ("d e2 fifo", names);
+	list_dir(CP(self->aux, "d"), names, sizeof(names));
+	EXPECT_STREQ("l s", names);
+	list_dir(CP(self->aux, "e2"), names, sizeof(names));
+	EXPECT_STREQ("f", names);
+	EXPECT_TRUE(holds(CP(self->aux, "e2/f"), 1, 2 * PG, 2 * PG));
+	EXPECT_TRUE(holds(CP(self->aux, "d/l"), 1, 2 * PG, 2 * PG));
+	ASSERT_EQ(0, lstat(CP(self->aux, "d/l"), &st));
+	EXPECT_EQ(2, st.st_nlink);
+	ASSERT_EQ(0, lstat(CP(self->aux, "e2"), &st));
+	EXPECT_EQ(S_IFDIR | 0750, st.st_mode);
+	EXPECT_EQ(3, readlink(CP(self->aux, "d/s"), buf, sizeof(buf)));
+	ASSERT_EQ(0, lstat(CP(self->aux, "fifo"), &st));
+	EXPECT_TRUE(S_ISFIFO(st.st_mode));
+	EXPECT_EQ(0, crash_done(self, &c));
+
+	/* The second directory fsync: the link's move into the file too. */
+	EXPECT_EQ(0, fsync(dfd));
+	close(dfd);
+	ASSERT_EQ(0, crash_recover(self, &c, "crash2", &rc));
+	EXPECT_EQ(0, rc);
+	list_dir(self->aux, names, sizeof(names));
+	EXPECT_STREQ("d e2 late", names);
+	list_dir(CP(self->aux, "d"), names, sizeof(names));
+	EXPECT_STREQ("fifo l s", names);
+	list_dir(CP(self->aux, "e2"), names, sizeof(names));
+	EXPECT_STREQ("", names);
+	EXPECT_TRUE(holds(CP(self->aux, "d/l"), 1, 2 * PG, 2 * PG));
+	ASSERT_EQ(0, lstat(CP(self->aux, "d/l"), &st));
+	EXPECT_EQ(1, st.st_nlink);
 	EXPECT_EQ(0, crash_done(self, &c));
 }
 

@@ -10,7 +10,8 @@
  * Each namespace change queues its log entries under commit_mutex (see
  * msnap_nslog_add), so it is crash-atomic and durable with the next
  * commit.  Directories, links, symlinks and special files need feature
- * DIRS, which the first of them turns on (msnap_nslog_dirs()).
+ * DIRS, which the first of them turns on (msnap_nslog_dirs()).  An
+ * O_TMPFILE file lives in memory only until linkat() names it.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -238,16 +239,24 @@ static void msnap_set_name(struct msnap_inode_info *mi, struct inode *dir,
 	strscpy(mi->name, name->name, sizeof(mi->name));
 }
 
-/* A new inode number, counted; caller holds commit_mutex. */
-static u64 msnap_next_ino(struct msnap_sb_info *sbi)
+/*
+ * A new inode number, counted among the inodes (@count: it is in the
+ * namespace, not an O_TMPFILE); caller holds commit_mutex.
+ */
+static u64 msnap_new_ino(struct msnap_sb_info *sbi, bool count)
 {
 	u64 ino;
 
 	spin_lock(&sbi->ino_lock);
 	ino = sbi->next_ino++;
-	sbi->inodes++;
+	sbi->inodes += count;
 	spin_unlock(&sbi->ino_lock);
 	return ino;
+}
+
+static u64 msnap_next_ino(struct msnap_sb_info *sbi)
+{
+	return msnap_new_ino(sbi, true);
 }
 
 /* Forget a new inode whose creation failed (its entries are dropped). */
@@ -374,6 +383,71 @@ static int msnap_symlink(msnap_idmap_t *idmap, struct inode *dir,
 }
 
 /*
+ * O_TMPFILE: a file without a name, in memory only (as a file unlinked
+ * while open: nothing reaches the log) until linkat() names it.
+ */
+static int msnap_tmpfile(msnap_idmap_t *idmap, struct inode *dir,
+			 struct file *file, umode_t mode)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(dir->i_sb);
+	struct inode *inode;
+
+	mutex_lock(&sbi->commit_mutex);
+	inode = msnap_new_inode(dir->i_sb, msnap_new_ino(sbi, false),
+				S_IFREG | mode);
+	if (IS_ERR(inode)) {
+		mutex_unlock(&sbi->commit_mutex);
+		return PTR_ERR(inode);
+	}
+	inode_init_owner(idmap, inode, dir, S_IFREG | mode);
+	inode_set_atime_to_ts(inode, inode_set_ctime_current(inode));
+	inode_set_mtime_to_ts(inode, inode_get_ctime(inode));
+	MSNAP_I(inode)->unlinked = true;
+	d_tmpfile(file, inode);
+	unlock_new_inode(inode);
+	mutex_unlock(&sbi->commit_mutex);
+	return finish_open_simple(file, 0);
+}
+
+/*
+ * linkat() of an O_TMPFILE file: it gets its first name, as a create
+ * would give it (INODE and name entries), with the size and attributes
+ * it has now; its data follows as any file's does.  commit_mutex held.
+ */
+static int msnap_link_tmpfile(struct dentry *old_dentry, struct inode *dir,
+			      struct dentry *dentry)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(dir->i_sb);
+	struct inode *inode = d_inode(old_dentry);
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	size_t mark = sbi->nslog_len;
+	int err;
+
+	if (mi->inode_block || mi->released)
+		return -ENOENT;	/* it had a name once: never again */
+	msnap_set_name(mi, dir, &dentry->d_name);
+	/* Nothing of it is on disk: holes up to its size until persisted. */
+	mi->disk_size = i_size_read(inode);
+	err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
+	if (!err)
+		err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, inode);
+	if (err) {
+		mi->disk_size = 0;
+		sbi->nslog_len = mark;
+		return err;
+	}
+	mi->unlinked = false;
+	spin_lock(&sbi->ino_lock);
+	sbi->inodes++;
+	spin_unlock(&sbi->ino_lock);
+	msnap_mark_ckpt(inode);
+	msnap_dir_changed(dir);
+	mi->dentry = dentry;
+	list_add_tail(&mi->live_entry, &sbi->live_list);
+	return simple_link(old_dentry, dir, dentry);
+}
+
+/*
  * A second name for a file: a link inode, created by one LINK entry.
  * Its dentry is an alias of the file's inode (simple_link()).
  */
@@ -388,14 +462,16 @@ static int msnap_link(struct dentry *old_dentry, struct inode *dir,
 
 	mutex_lock(&sbi->commit_mutex);
 	err = msnap_nslog_room(sbi, true);
-	if (!err)
-		err = msnap_nslog_dirs(sbi);
 	if (err)
 		goto out_unlock;
+	/* The VFS lets only an O_TMPFILE file without a name through. */
 	if (MSNAP_I(inode)->unlinked) {
-		err = -ENOENT;
+		err = msnap_link_tmpfile(old_dentry, dir, dentry);
 		goto out_unlock;
 	}
+	err = msnap_nslog_dirs(sbi);
+	if (err)
+		goto out_unlock;
 	link = msnap_new_inode(dir->i_sb, msnap_next_ino(sbi), 0);
 	if (IS_ERR(link)) {
 		err = PTR_ERR(link);
@@ -655,6 +731,7 @@ const struct inode_operations msnap_dir_inode_operations = {
 	.mkdir		= msnap_mkdir,
 	.rmdir		= msnap_rmdir,
 	.mknod		= msnap_mknod,
+	.tmpfile	= msnap_tmpfile,
 	.rename		= msnap_rename,
 	.setattr	= msnap_setattr,
 	.getattr	= simple_getattr,

@@ -155,6 +155,21 @@ static int put(const char *path, unsigned int seed, off_t off, size_t len,
 	return err;
 }
 
+/* Write @len bytes of pattern @seed at offset 0 of the open file @fd. */
+static int fd_put(int fd, unsigned int seed, size_t len)
+{
+	char *buf = malloc(len);
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	fill(buf, len, seed, 0);
+	if (pwrite(fd, buf, len, 0) != (ssize_t)len)
+		err = -EIO;
+	free(buf);
+	return err;
+}
+
 /* Read all of @path into a new buffer; its size in *@len. */
 static char *slurp(const char *path, size_t *len)
 {
@@ -886,6 +901,41 @@ TEST_F(fs, rename_across_directories_flags)
 	EXPECT_TRUE(holds(P("b/f/x"), 1, 10, 10));
 	EXPECT_EQ(2, nlink_of(P("a")));
 	EXPECT_EQ(4, nlink_of(P("b")));
+}
+
+/* O_TMPFILE: no name, nothing on disk, until linkat() gives it one. */
+TEST_F(fs, tmpfile_then_linkat)
+{
+	char fdpath[64], names[256];
+	struct stat st;
+	int fd, gone;
+
+	ASSERT_EQ(0, mkdir(P("d"), 0755));
+	fd = open(P("d"), O_TMPFILE | O_RDWR, 0640);
+	ASSERT_LE(0, fd);
+	gone = open(self->mnt, O_TMPFILE | O_RDWR, 0600);
+	ASSERT_LE(0, gone);
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(0, st.st_nlink);
+	ASSERT_EQ(0, fd_put(fd, 1, 2 * PG + 5));
+	ASSERT_EQ(0, fd_put(gone, 2, PG));
+	EXPECT_EQ(0, fsync(fd));	/* of a file with no name: nothing */
+	list_dir(P("d"), names, sizeof(names));
+	EXPECT_STREQ("", names);
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	ASSERT_EQ(0, linkat(AT_FDCWD, fdpath, AT_FDCWD, P("d/named"),
+			    AT_SYMLINK_FOLLOW));
+	ASSERT_EQ(0, fstat(fd, &st));
+	EXPECT_EQ(1, st.st_nlink);
+	close(fd);
+	close(gone);
+	ASSERT_EQ(0, fs_remount(self));
+	list_dir(self->mnt, names, sizeof(names));
+	EXPECT_STREQ("d", names);
+	list_dir(P("d"), names, sizeof(names));
+	EXPECT_STREQ("named", names);
+	EXPECT_TRUE(holds(P("d/named"), 1, 2 * PG + 5, 2 * PG + 5));
+	EXPECT_EQ(S_IFREG | 0640, mode_of(P("d/named")));
 }
 
 /*

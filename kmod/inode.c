@@ -239,24 +239,23 @@ static void msnap_set_name(struct msnap_inode_info *mi, struct inode *dir,
 	strscpy(mi->name, name->name, sizeof(mi->name));
 }
 
-/*
- * A new inode number, counted among the inodes (@count: it is in the
- * namespace, not an O_TMPFILE); caller holds commit_mutex.
- */
-static u64 msnap_new_ino(struct msnap_sb_info *sbi, bool count)
+/* A new inode number; caller holds commit_mutex. */
+static u64 msnap_new_ino(struct msnap_sb_info *sbi)
 {
 	u64 ino;
 
 	spin_lock(&sbi->ino_lock);
 	ino = sbi->next_ino++;
-	sbi->inodes += count;
 	spin_unlock(&sbi->ino_lock);
 	return ino;
 }
 
-static u64 msnap_next_ino(struct msnap_sb_info *sbi)
+/* One more inode in the namespace (the superblock's count). */
+static void msnap_count_inode(struct msnap_sb_info *sbi)
 {
-	return msnap_new_ino(sbi, true);
+	spin_lock(&sbi->ino_lock);
+	sbi->inodes++;
+	spin_unlock(&sbi->ino_lock);
 }
 
 /* Forget a new inode whose creation failed (its entries are dropped). */
@@ -290,7 +289,7 @@ static int msnap_make(msnap_idmap_t *idmap, struct inode *dir,
 			return err;
 	}
 	mark = sbi->nslog_len;
-	inode = msnap_new_inode(dir->i_sb, msnap_next_ino(sbi), mode);
+	inode = msnap_new_inode(dir->i_sb, msnap_new_ino(sbi), mode);
 	if (IS_ERR(inode))
 		return PTR_ERR(inode);
 	mi = MSNAP_I(inode);
@@ -318,6 +317,7 @@ static int msnap_make(msnap_idmap_t *idmap, struct inode *dir,
 		err = msnap_nslog_add(sbi, MSNAP_ENTRY_SYMLINK, inode);
 	if (err)
 		goto out_drop_entries;
+	msnap_count_inode(sbi);
 	msnap_mark_ckpt(inode);
 	if (S_ISDIR(mode))
 		inc_nlink(dir);
@@ -393,8 +393,7 @@ static int msnap_tmpfile(msnap_idmap_t *idmap, struct inode *dir,
 	struct inode *inode;
 
 	mutex_lock(&sbi->commit_mutex);
-	inode = msnap_new_inode(dir->i_sb, msnap_new_ino(sbi, false),
-				S_IFREG | mode);
+	inode = msnap_new_inode(dir->i_sb, msnap_new_ino(sbi), S_IFREG | mode);
 	if (IS_ERR(inode)) {
 		mutex_unlock(&sbi->commit_mutex);
 		return PTR_ERR(inode);
@@ -437,9 +436,7 @@ static int msnap_link_tmpfile(struct dentry *old_dentry, struct inode *dir,
 		return err;
 	}
 	mi->unlinked = false;
-	spin_lock(&sbi->ino_lock);
-	sbi->inodes++;
-	spin_unlock(&sbi->ino_lock);
+	msnap_count_inode(sbi);
 	msnap_mark_ckpt(inode);
 	msnap_dir_changed(dir);
 	mi->dentry = dentry;
@@ -472,7 +469,7 @@ static int msnap_link(struct dentry *old_dentry, struct inode *dir,
 	err = msnap_nslog_dirs(sbi);
 	if (err)
 		goto out_unlock;
-	link = msnap_new_inode(dir->i_sb, msnap_next_ino(sbi), 0);
+	link = msnap_new_inode(dir->i_sb, msnap_new_ino(sbi), 0);
 	if (IS_ERR(link)) {
 		err = PTR_ERR(link);
 		goto out_unlock;
@@ -487,6 +484,7 @@ static int msnap_link(struct dentry *old_dentry, struct inode *dir,
 		goto out_unlock;
 	}
 	unlock_new_inode(link);
+	msnap_count_inode(sbi);
 	msnap_mark_ckpt(link);
 	ml->dentry = dentry;
 	list_add_tail(&ml->live_entry, &sbi->live_list);
@@ -539,14 +537,14 @@ static int msnap_drop_name(struct inode *dir, struct dentry *dentry,
 		msnap_mark_ckpt(inode);
 	} else if (!ml) {
 		ml = mi;
-	} else {
-		dentry->d_fsdata = NULL;
 	}
+	/* Cannot fail: msnap_nslog_room() made room for the op's entries. */
 	err = msnap_nslog_add(sbi, MSNAP_ENTRY_UNLINK, &ml->vfs_inode);
 	if (err) {
-		sbi->nslog_len = mark;	/* nothing is lost: retry later */
+		sbi->nslog_len = mark;
 		return err;
 	}
+	dentry->d_fsdata = NULL;
 	/* The entry is queued: the name is gone whatever happens next. */
 	if (msnap_inode_unlinked(&ml->vfs_inode))
 		msnap_fs_error(dir->i_sb, -EUCLEAN, "releasing a deleted file");
@@ -604,10 +602,9 @@ static int msnap_rename(msnap_idmap_t *idmap, struct inode *old_dir,
 			struct dentry *new_dentry, unsigned int flags)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(old_dir->i_sb);
-	struct msnap_inode_info *mi = msnap_name_of(old_dentry);
 	struct inode *target = d_inode(new_dentry);
+	struct msnap_inode_info *mi, *mt;
 	struct inode *put = NULL;
-	struct msnap_inode_info *mt;
 	int err;
 
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
@@ -618,6 +615,8 @@ static int msnap_rename(msnap_idmap_t *idmap, struct inode *old_dir,
 	err = msnap_nslog_room(sbi, true);
 	if (err)
 		goto out_unlock;
+	/* Under commit_mutex: a promotion changes d_fsdata of aliases. */
+	mi = msnap_name_of(old_dentry);
 	if (flags & RENAME_EXCHANGE) {
 		mt = msnap_name_of(new_dentry);
 		msnap_set_name(mt, old_dir, &old_dentry->d_name);

@@ -73,11 +73,11 @@ for item in device size blocks 'log size' 'data blocks'; do
 done
 result $? "mkfs summary has device, size, blocks, log size, data blocks"
 nonce=$(sbf log_nonce)
-grep -qE '^format: +version 2, features: log_nonce$' "$work/out" &&
+grep -qE '^format: +version 2, features: log_nonce dirs$' "$work/out" &&
 	grep -qx "log nonce: *$(printf %016x "$nonce")" "$work/out" &&
 	[ "$nonce" != 0 ] && [ "$(sbf version)" = 2 ] &&
-	[ "$(sbf incompat)" = 1 ] && [ "$(inject sb log_nonce)" = "$nonce" ]
-result $? "mkfs writes format 2 with LOG_NONCE and a log nonce, and says so"
+	[ "$(sbf incompat)" = 3 ] && [ "$(inject sb log_nonce)" = "$nonce" ]
+result $? "mkfs writes format 2 with LOG_NONCE, DIRS (the default) and a log nonce, and says so"
 run "$fsck" "$img"
 expect 0 'clean' "fsck of a fresh filesystem: clean, exit 0"
 run "$fsck" -v "$img"
@@ -209,7 +209,7 @@ fresh
 inject flip $((ds + 1)) 1000
 fsck_bad "^fsck.memsnap: inode 1 \(block $((ds + 1))\): bad CRC" "root inode block CRC"
 fresh
-inject set $((ds + 1)) 3000 '<B' 1
+inject set $((ds + 1)) 3500 '<B' 1
 fsck_bad "inode 1 .*reserved bytes not zero" "inode reserved byte set (CRC recomputed)"
 fresh
 inject set "$ds" 50 '<B' 1

@@ -18,7 +18,10 @@ of tools/lib, so that a bug in the C reader is not mirrored here.
                                                size, flags, link_target,
                                                rdev, uid, symlink (text;
                                                size follows unless given)
-  msnapimg.py IMG log SEQ POS ENTRY...         write a commit record
+  msnapimg.py IMG iblock INO                   print the block of inode INO
+                                               (the inode tree's one leaf)
+  msnapimg.py IMG log SEQ POS ENTRY...         write a commit record (with
+                                               the newest superblock's nonce)
   msnapimg.py layout                           the offsets this file uses
                                                (format_test.sh compares them
                                                with the header's offsetof)
@@ -288,7 +291,7 @@ def log(img, seq, pos, specs):
     payload = b''.join(entry(img, s) for s in specs)
     buf = bytearray(BS)
     struct.pack_into('<IIQIIIIQ', buf, 0, 0x474c534d, 0, seq, 0, 1,
-                     len(specs), len(payload), img.sb('log_nonce'))
+                     len(specs), len(payload), img.newest('log_nonce'))
     buf[56:56 + len(payload)] = payload
     img.write(img.sb('log_start') + pos, buf)
 
@@ -316,6 +319,10 @@ def main(argv):
         img.set_bit(int(a[0]), a[1] == '1')
     elif cmd == 'addfile':
         addfile(img, int(a[0]), a[1], int(a[2]), int(a[3]))
+    elif cmd == 'iblock':
+        tree = img.read(img.sb('inode_root'))
+        print(struct.unpack_from('<Q', tree, LAYOUT['msnap_node', 'slot'] +
+                                 8 * int(a[0]))[0])
     elif cmd == 'addinode':
         addinode(img, int(a[0]), a[1:])
     elif cmd == 'log':

@@ -68,10 +68,11 @@ run "$mkfs" -L testlabel "$img"
 expect 0 '^label: +testlabel$' "mkfs on a fresh image shows the label"
 grep -qE '^uuid: +[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' "$work/out"
 result $? "mkfs shows a version 4 uuid"
+ok=0
 for item in device size blocks 'log size' 'data blocks'; do
-	grep -q "^$item:" "$work/out" || break
+	grep -q "^$item:" "$work/out" || { ok=1; break; }
 done
-result $? "mkfs summary has device, size, blocks, log size, data blocks"
+result $ok "mkfs summary has device, size, blocks, log size, data blocks"
 nonce=$(sbf log_nonce)
 grep -qE '^format: +version 2, features: log_nonce dirs$' "$work/out" &&
 	grep -qx "log nonce: *$(printf %016x "$nonce")" "$work/out" &&
@@ -106,12 +107,16 @@ else
 	echo "ok $((n += 1)) # SKIP no mkfs.ext4"
 	echo "ok $((n += 1)) # SKIP no mkfs.ext4"
 fi
+ok=0
 for bad in 3M 128K 32M abc 1X 0 -4M; do
 	run "$mkfs" -f --log-size "$bad" "$img"
-	[ "$rc" = 1 ] && [ "$(wc -l < "$work/out")" = 1 ] &&
-		grep -q '^mkfs.memsnap: .*log size' "$work/out" || break
+	if ! { [ "$rc" = 1 ] && [ "$(wc -l < "$work/out")" = 1 ] &&
+	       grep -q '^mkfs.memsnap: .*log size' "$work/out"; }; then
+		ok=1
+		break
+	fi
 done
-result $? "mkfs rejects bad --log-size values with one line, exit 1"
+result $ok "mkfs rejects bad --log-size values with one line, exit 1"
 run "$mkfs" -f -q --log-size 16M "$img"
 [ "$rc" = 0 ] && [ "$(sbf log_blocks)" = 4096 ]
 result $? "mkfs --log-size 16M makes a 4096-block log"
@@ -446,12 +451,16 @@ expect 0 'clean' "fsck of a -O ^dirs filesystem: clean"
 run "$mkfs" -f -q -O ^dirs,dirs "$img"
 [ "$rc" = 0 ] && [ "$(sbf incompat)" = 3 ]
 result $? "mkfs -O ^dirs,dirs: the last word wins"
-for bad in dirs,bogus ^log_nonce '' ,; do
+ok=0
+for bad in dirs,bogus ^log_nonce '' ','; do
 	run "$mkfs" -f -O "$bad" "$img"
-	[ "$rc" = 1 ] && [ "$(wc -l < "$work/out")" = 1 ] &&
-		grep -q '^mkfs.memsnap: .*feature' "$work/out" || break
+	if ! { [ "$rc" = 1 ] && [ "$(wc -l < "$work/out")" = 1 ] &&
+	       grep -q '^mkfs.memsnap: .*feature' "$work/out"; }; then
+		ok=1
+		break
+	fi
 done
-result $? "mkfs rejects an unknown, required or empty -O feature with one line, exit 1"
+result $ok "mkfs rejects an unknown, required or empty -O feature with one line, exit 1"
 run "$mkfs" -f -O bogus "$img"
 expect 1 "^mkfs.memsnap: unknown feature 'bogus'" "mkfs names the unknown feature"
 
@@ -713,7 +722,8 @@ python3 "$top/selftests/tools/msnapimg.py" layout > "$work/layout.py.txt"
 	echo 'int main(void)'
 	echo '{'
 	while read -r st field _; do
-		echo "	printf(\"$st $field %zu\\n\", offsetof(struct $st, $field));"
+		printf '\tprintf("%s %s %%zu\\n", offsetof(struct %s, %s));\n' \
+			"$st" "$field" "$st" "$field"
 	done < "$work/layout.py.txt"
 	echo '	return 0;'
 	echo '}'

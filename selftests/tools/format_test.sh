@@ -68,16 +68,17 @@ run "$mkfs" -L testlabel "$img"
 expect 0 '^label: +testlabel$' "mkfs on a fresh image shows the label"
 grep -qE '^uuid: +[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' "$work/out"
 result $? "mkfs shows a version 4 uuid"
+ok=0
 for item in device size blocks 'log size' 'data blocks'; do
-	grep -q "^$item:" "$work/out" || break
+	grep -q "^$item:" "$work/out" || { ok=1; break; }
 done
-result $? "mkfs summary has device, size, blocks, log size, data blocks"
+result $ok "mkfs summary has device, size, blocks, log size, data blocks"
 nonce=$(sbf log_nonce)
-grep -qE '^format: +version 2, features: log_nonce$' "$work/out" &&
+grep -qE '^format: +version 2, features: log_nonce dirs$' "$work/out" &&
 	grep -qx "log nonce: *$(printf %016x "$nonce")" "$work/out" &&
 	[ "$nonce" != 0 ] && [ "$(sbf version)" = 2 ] &&
-	[ "$(sbf incompat)" = 1 ] && [ "$(inject sb log_nonce)" = "$nonce" ]
-result $? "mkfs writes format 2 with LOG_NONCE and a log nonce, and says so"
+	[ "$(sbf incompat)" = 3 ] && [ "$(inject sb log_nonce)" = "$nonce" ]
+result $? "mkfs writes format 2 with LOG_NONCE, DIRS (the default) and a log nonce, and says so"
 run "$fsck" "$img"
 expect 0 'clean' "fsck of a fresh filesystem: clean, exit 0"
 run "$fsck" -v "$img"
@@ -106,12 +107,16 @@ else
 	echo "ok $((n += 1)) # SKIP no mkfs.ext4"
 	echo "ok $((n += 1)) # SKIP no mkfs.ext4"
 fi
+ok=0
 for bad in 3M 128K 32M abc 1X 0 -4M; do
 	run "$mkfs" -f --log-size "$bad" "$img"
-	[ "$rc" = 1 ] && [ "$(wc -l < "$work/out")" = 1 ] &&
-		grep -q '^mkfs.memsnap: .*log size' "$work/out" || break
+	if ! { [ "$rc" = 1 ] && [ "$(wc -l < "$work/out")" = 1 ] &&
+	       grep -q '^mkfs.memsnap: .*log size' "$work/out"; }; then
+		ok=1
+		break
+	fi
 done
-result $? "mkfs rejects bad --log-size values with one line, exit 1"
+result $ok "mkfs rejects bad --log-size values with one line, exit 1"
 run "$mkfs" -f -q --log-size 16M "$img"
 [ "$rc" = 0 ] && [ "$(sbf log_blocks)" = 4096 ]
 result $? "mkfs --log-size 16M makes a 4096-block log"
@@ -209,7 +214,7 @@ fresh
 inject flip $((ds + 1)) 1000
 fsck_bad "^fsck.memsnap: inode 1 \(block $((ds + 1))\): bad CRC" "root inode block CRC"
 fresh
-inject set $((ds + 1)) 3000 '<B' 1
+inject set $((ds + 1)) 3500 '<B' 1
 fsck_bad "inode 1 .*reserved bytes not zero" "inode reserved byte set (CRC recomputed)"
 fresh
 inject set "$ds" 50 '<B' 1
@@ -288,7 +293,7 @@ fsck_bad 'inode 6 has no name' "log creates a file with no name"
 inject log 2 1 inode:6:100600:0 name:6:alpha
 fsck_bad 'name "alpha" is used by 2 files' "log makes a duplicate name"
 inject log 2 1 inode:2:40755:8192
-fsck_bad 'INODE for inode 2: mode is not a regular' "log gives a file a directory's mode"
+fsck_bad 'INODE for inode 2: changes the type from regular file to directory' "log gives a file a directory's mode"
 inject log 2 1 inode:2:100644:4096
 fsck_bad 'inode 2 maps pages beyond its size 4096' "log shrinks a file without truncating"
 inject log 2 1 "data:9:0:$((ds + 300))"
@@ -422,6 +427,291 @@ expect 8 'format version 1' "-y of a version 1 image: exit 8"
 unchanged
 result $? "-y of a version 1 image: unchanged"
 
+# ---- feature DIRS ----
+# nodirs: a new image made with -O ^dirs (the flat namespace).
+nodirs() {
+	rm -f "$img"
+	truncate -s 64M "$img"
+	"$mkfs" -q -O ^dirs "$img" || echo "# mkfs -O ^dirs failed"
+}
+# tree: the default image with directory 3 ("d") holding file 4 ("f").
+tree() {
+	fresh
+	inject addinode 3 mode=40755 name=d
+	inject addinode 4 name=f parent=3
+}
+rm -f "$img"
+truncate -s 64M "$img"
+run "$mkfs" -O ^dirs "$img"
+[ "$rc" = 0 ] && grep -qE '^format: +version 2, features: log_nonce$' "$work/out" &&
+	[ "$(sbf incompat)" = 1 ]
+result $? "mkfs -O ^dirs makes an image without DIRS, and says so"
+run "$fsck" "$img"
+expect 0 'clean' "fsck of a -O ^dirs filesystem: clean"
+run "$mkfs" -f -q -O ^dirs,dirs "$img"
+[ "$rc" = 0 ] && [ "$(sbf incompat)" = 3 ]
+result $? "mkfs -O ^dirs,dirs: the last word wins"
+ok=0
+for bad in dirs,bogus ^log_nonce '' ','; do
+	run "$mkfs" -f -O "$bad" "$img"
+	if ! { [ "$rc" = 1 ] && [ "$(wc -l < "$work/out")" = 1 ] &&
+	       grep -q '^mkfs.memsnap: .*feature' "$work/out"; }; then
+		ok=1
+		break
+	fi
+done
+result $ok "mkfs rejects an unknown, required or empty -O feature with one line, exit 1"
+run "$mkfs" -f -O bogus "$img"
+expect 1 "^mkfs.memsnap: unknown feature 'bogus'" "mkfs names the unknown feature"
+
+nodirs
+ds=$(sbf data_start)
+inject set $((ds + 1)) 376 '<Q' 1
+fsck_bad "inode 1 .*reserved bytes not zero" "without DIRS: a parent in the inode tail is a reserved byte"
+nodirs
+inject set $((ds + 1)) 400 '<B' 0x61
+fsck_bad "inode 1 .*reserved bytes not zero" "without DIRS: a symlink byte in the inode tail is a reserved byte"
+nodirs
+inject log 1 0 inode:5:100600:0 dirent:5:1:x
+fsck_bad 'log record 1 .*DIRENT for inode 5: entry of feature DIRS on an image without it' "DIRENT on an image without DIRS: corruption"
+nodirs
+inject addfile 2 alpha 0 0
+inject log 1 0 link:5:2:1:x
+fsck_bad 'LINK for inode 5: entry of feature DIRS' "LINK on an image without DIRS: corruption"
+nodirs
+inject log 1 0 inode:5:100600:0 name:5:x "symlink:5:abc"
+fsck_bad 'SYMLINK for inode 5: entry of feature DIRS' "SYMLINK on an image without DIRS: corruption"
+nodirs
+inject log 1 0 inode:5:100600:0:7 name:5:x
+run "$fsck" -v "$img"
+expect 0 '^log ends at: +log block 0: malformed entry' "without DIRS: INODE's rdev word is reserved (end of the log)"
+nodirs
+inject addfile 2 alpha 8192 2
+inject log 1 0 inode:2:40755:8192
+fsck_bad 'INODE for inode 2: mode is not a regular' "without DIRS: INODE with a directory's mode"
+nodirs
+inject addinode 2 mode=40755 name=d
+fsck_bad 'inode 2 .*mode is not a regular' "without DIRS: a directory in the checkpoint"
+
+tree
+inject addinode 5 mode=0 flags=2 link_target=4 name=l parent=3
+inject addinode 6 mode=120777 name=s symlink=some/where
+inject addinode 7 mode=20644 name=c rdev=0x801
+inject addinode 8 mode=60600 name=b rdev=0x700
+inject addinode 9 mode=10644 name=p
+inject addinode 10 mode=140755 name=sock
+inject addinode 11 name=f
+run "$fsck" -v "$img"
+expect 0 '^files: +9$' "DIRS checkpoint with a directory, link inode, symlink, devices, FIFO, socket, and one name in two directories: clean"
+saved
+run "$fsck" -y "$img"
+unchanged
+result $? "fsck -y of that clean DIRS image changes nothing"
+
+tree
+inject addinode 9 mode=160644
+fsck_bad 'inode 9 \(block [0-9]+\): unknown file type' "DIRS: an unknown file type"
+tree
+inject addinode 9 mode=100644 flags=2 link_target=4
+fsck_bad 'inode 9 .*link inode with attributes' "DIRS: a link inode with attributes"
+tree
+inject addinode 9 mode=0 flags=2
+fsck_bad 'inode 9 .*link inode without a target' "DIRS: a link inode without a target"
+tree
+inject addinode 9 mode=0 flags=2 link_target=3
+fsck_bad '^fsck.memsnap: link inode 9: target 3 is a directory' "DIRS: a link inode naming a directory"
+tree
+inject addinode 9 mode=0 flags=2 link_target=40
+fsck_bad '^fsck.memsnap: link inode 9: target 40 does not exist' "DIRS: a link inode naming nothing"
+tree
+inject addinode 9 mode=0 flags=2 link_target=4
+inject addinode 12 mode=0 flags=2 link_target=9
+fsck_bad '^fsck.memsnap: link inode 12: target 9 is a link inode' "DIRS: a link inode naming a link inode"
+tree
+inject addinode 9 link_target=4
+fsck_bad 'inode 9 .*link_target set on an inode that is not a link inode' "DIRS: link_target without the link flag"
+tree
+inject addinode 9 parent=42
+fsck_bad '^fsck.memsnap: inode 9: parent 42 does not exist' "DIRS: a dangling parent"
+tree
+inject addinode 9 parent=4
+fsck_bad '^fsck.memsnap: inode 9: parent 4 is not a directory' "DIRS: a parent that is a regular file"
+tree
+inject addinode 9 parent=0
+fsck_bad '^fsck.memsnap: inode 9: parent 0 \(only the root' "DIRS: parent 0 on an inode but the root"
+tree
+inject set $((ds + 1)) 376 '<Q' 3
+fsck_bad 'inode 1 .*root directory with a parent' "DIRS: a root directory with a parent"
+tree
+inject addinode 9 mode=40755 name=a parent=10
+inject addinode 10 mode=40755 name=b parent=9
+fsck_bad '^fsck.memsnap: directory 9: its parent chain loops \(2 directories\)' "DIRS: a parent loop of two directories"
+grep -c 'loops' "$work/out" | grep -qx 1
+result $? "DIRS: a parent loop is reported once"
+tree
+inject addinode 9 mode=40755 name=self parent=9
+fsck_bad 'directory 9: its parent chain loops \(1 directories\)' "DIRS: a directory that is its own parent"
+tree
+inject addinode 9 name=f parent=3
+fsck_bad 'name "f" is used by 2 files in directory 3' "DIRS: a duplicate (parent, name)"
+tree
+inject addinode 9 mode=120777 symlink=abc size=5
+fsck_bad 'inode 9 .*symlink target does not match its size' "DIRS: a symlink whose size is not its target's length"
+tree
+inject addinode 9 mode=120777 size=0
+fsck_bad 'inode 9 .*symlink target does not match its size' "DIRS: a symlink without a target"
+tree
+inject addinode 9 mode=120755 symlink=abc
+fsck_bad 'inode 9 .*symlink permissions are not 0777' "DIRS: a symlink with permissions other than 0777"
+tree
+inject addinode 9 symlink=abc size=0
+fsck_bad 'inode 9 .*symlink target set on an inode that is not a symlink' "DIRS: a symlink target on a regular file"
+tree
+inject addinode 9 rdev=5
+fsck_bad 'inode 9 .*rdev set on an inode that is not a device' "DIRS: rdev on a regular file"
+tree
+inject addinode 9 mode=40755 size=10
+fsck_bad 'inode 9 .*directory with a size' "DIRS: a directory with a size"
+tree
+inject addinode 9 mode=10644 size=10
+fsck_bad 'inode 9 .*special file with a size' "DIRS: a FIFO with a size"
+tree
+inject addinode 9 mode=0 flags=2 link_target=4
+inject set "$(inject iblock 9)" 3500 '<B' 1
+fsck_bad 'inode 9 .*reserved bytes not zero' "DIRS: a reserved byte after the symlink field"
+
+# The log with DIRS: mkdir, rename across directories, link, symlink,
+# mknod, unlink of a link inode and of an emptied directory.
+tree
+inject log 1 0 inode:5:40755:0 dirent:5:1:sub
+inject log 2 1 dirent:4:5:moved link:6:4:1:hard
+inject log 3 2 inode:7:120777:3 symlink:7:abc dirent:7:5:sym
+inject log 4 3 inode:8:20644:0:0x801 dirent:8:1:dev name:5:sub2
+inject log 5 4 unlink:6 unlink:3
+run "$fsck" -v "$img"
+expect 0 '^records replayed: +5 ' "DIRS log: mkdir, rename across directories, link, symlink, mknod, unlink: clean"
+grep -qE '^files: +4$' "$work/out"
+result $? "DIRS log: four inodes left (directory, file, symlink, device)"
+run "$fsck" -p "$img"
+repaired "DIRS log folded into a checkpoint by -p: exit 1, then -n is clean"
+"$fsck" -v "$img" > "$work/out" 2>&1
+grep -qE '^files: +4$' "$work/out" && grep -qE '^records replayed: +0 ' "$work/out"
+result $? "DIRS checkpoint written by -p keeps the namespace (4 inodes, no log)"
+inject log 6 5 dirent:7:1:sym2 unlink:5
+run "$fsck" "$img"
+expect 4 'inode 4: parent 5 does not exist' "DIRS checkpoint from -p: parents and names survived (unlinking 5 orphans 4)"
+
+tree
+inject log 1 0 link:5:4:1:second
+inject log 2 1 dirent:4:1:second unlink:5
+run "$fsck" -v "$img"
+expect 0 '^records replayed: +2 ' "DIRS: the link promotion (DIRENT of the file to the link's name, UNLINK of the link) is clean"
+tree
+inject log 1 0 link:5:4:1:second
+inject log 2 1 dirent:4:1:second
+fsck_bad 'name "second" is used by 2 files in directory 1' "DIRS: DIRENT onto a link's name without its UNLINK: a duplicate"
+tree
+inject log 1 0 "data:3:0:$((ds + 100))"
+fsck_bad 'DATA for inode 3: a directory, not a regular file' "DIRS: DATA to a directory"
+tree
+inject log 1 0 inode:9:120777:3 symlink:9:abc name:9:s trunc:9:0:0
+fsck_bad 'TRUNCATE for inode 9: not a regular file' "DIRS: TRUNCATE of a symlink"
+tree
+inject log 1 0 inode:4:40755:0
+fsck_bad 'INODE for inode 4: changes the type from regular file to directory' "DIRS: INODE changes a file's type"
+tree
+inject log 1 0 inode:9:100644:0:5 name:9:x
+fsck_bad 'INODE for inode 9: rdev set on an inode that is not a device' "DIRS: INODE with rdev on a regular file"
+tree
+inject log 1 0 inode:9:100644:0:0:2 name:9:x
+fsck_bad 'INODE for inode 9: link inode flag' "DIRS: INODE with the link flag"
+tree
+inject log 1 0 link:9:4:1:x
+inject log 2 1 inode:9:100644:0
+fsck_bad 'INODE for inode 9: a link inode' "DIRS: INODE for a link inode"
+tree
+inject log 1 0 dirent:4:4:x
+fsck_bad 'DIRENT for inode 4: parent is not a directory' "DIRS: DIRENT into a regular file"
+tree
+inject log 1 0 dirent:4:77:x
+fsck_bad 'DIRENT for inode 4: parent does not exist' "DIRS: DIRENT into a missing directory"
+tree
+inject log 1 0 dirent:1:3:x
+fsck_bad 'DIRENT for inode 1: the root directory' "DIRS: DIRENT of the root directory"
+tree
+inject log 1 0 link:9:3:1:x
+fsck_bad 'LINK for inode 9: target is a directory' "DIRS: LINK to a directory"
+tree
+inject log 1 0 link:4:4:1:x
+fsck_bad 'LINK for inode 4: the inode exists' "DIRS: LINK onto an existing inode"
+tree
+inject log 1 0 link:9:4:1:x
+run "$fsck" -v "$img"
+[ "$rc" = 0 ] && [ "$(inject sb next_ino)" = 5 ]
+result $? "DIRS: LINK of a new inode above next_ino is clean"
+inject log 2 1 inode:9:100644:0 name:9:y
+fsck_bad 'INODE for inode 9: a link inode' "DIRS: LINK raised next_ino (inode 9 exists afterwards)"
+tree
+inject log 1 0 inode:9:120777:3 symlink:9:abc name:9:s
+inject log 2 1 inode:9:120777:7
+fsck_bad 'symlink 9: size 7, but its target is 3 bytes' "DIRS: INODE gives a symlink a size other than its target's"
+tree
+inject log 1 0 inode:9:120777:0 name:9:s
+fsck_bad 'symlink 9 has no target' "DIRS: a symlink created without SYMLINK"
+tree
+inject log 1 0 "symlink:4:abc"
+fsck_bad 'SYMLINK for inode 4: not a symlink' "DIRS: SYMLINK to a regular file"
+tree
+inject log 1 0 unlink:3
+fsck_bad '^fsck.memsnap: inode 4: parent 3 does not exist' "DIRS: UNLINK of a directory that is not empty"
+tree
+inject log 1 0 inode:5:40755:0 dirent:5:3:sub
+inject log 2 1 dirent:3:5:d
+fsck_bad 'directory 3: its parent chain loops \(2 directories\)' "DIRS: a directory renamed into its own subdirectory"
+tree
+inject log 1 0 dirent:4:1:f2
+inject log 2 1 dirent:4:3:f
+run "$fsck" "$img"
+expect 0 'clean' "DIRS: renames back and forth are clean"
+tree
+inject log 1 0 inode:5:100644:0 dirent:5:1:abc
+inject set "$(sbf log_start)" $((56 + 88 + 32 + 3)) '<B' 1
+run "$fsck" -v "$img"
+expect 0 '^log ends at: +log block 0: malformed entry' "DIRS: a DIRENT with bad name padding ends the log"
+tree
+inject log 1 0 "symlink:4:abc"
+inject set "$(sbf log_start)" $((56 + 20)) '<B' 1
+run "$fsck" -v "$img"
+expect 0 '^log ends at: +log block 0: malformed entry' "DIRS: a SYMLINK with its reserved word set ends the log"
+
+# Repair with DIRS: -p touches none of it, -y makes the namespace whole.
+tree
+inject addinode 9 name=orphan parent=42
+saved
+run "$fsck" -p "$img"
+expect 4 'run fsck.memsnap -y; nothing changed' "DIRS: -p leaves an orphan alone: exit 4"
+unchanged
+result $? "DIRS: -p that does not repair an orphan leaves the image unchanged"
+run "$fsck" -y "$img"
+repaired "DIRS: -y moves an orphan to the root directory: exit 1, then -n is clean"
+grep -q 'namespace problem fixed' "$work/out"
+result $? "DIRS: -y says it fixed a namespace problem"
+tree
+inject addinode 9 mode=40755 name=a parent=10
+inject addinode 10 mode=40755 name=b parent=9
+inject addinode 11 name=inside parent=10
+run "$fsck" -y "$img"
+repaired "DIRS: -y breaks a parent loop: exit 1, then -n is clean"
+"$fsck" -v "$img" | grep -qE '^files: +5$'
+result $? "DIRS: -y kept every inode of the loop"
+tree
+inject addinode 9 mode=0 flags=2 link_target=3 name=l
+inject addinode 10 name=d
+run "$fsck" -y "$img"
+repaired "DIRS: -y drops a link to a directory and renames a clash: exit 1, then -n is clean"
+"$fsck" -v "$img" | grep -qE '^files: +3$'
+result $? "DIRS: -y dropped only the link inode"
+
 # msnapimg.py's fixed offsets against the header: a C program printing
 # offsetof() of every field it uses must print the same lines.
 python3 "$top/selftests/tools/msnapimg.py" layout > "$work/layout.py.txt"
@@ -432,7 +722,8 @@ python3 "$top/selftests/tools/msnapimg.py" layout > "$work/layout.py.txt"
 	echo 'int main(void)'
 	echo '{'
 	while read -r st field _; do
-		echo "	printf(\"$st $field %zu\\n\", offsetof(struct $st, $field));"
+		printf '\tprintf("%s %s %%zu\\n", offsetof(struct %s, %s));\n' \
+			"$st" "$field" "$st" "$field"
 	done < "$work/layout.py.txt"
 	echo '	return 0;'
 	echo '}'

@@ -12,13 +12,26 @@ of tools/lib, so that a bug in the C reader is not mirrored here.
   msnapimg.py IMG bit BLOCK 0|1                set or clear a data block's
                                                bit in the current bitmap
   msnapimg.py IMG addfile INO NAME SIZE PAGES  add a file to the checkpoint
-  msnapimg.py IMG log SEQ POS ENTRY...         write a commit record
+                                               (in the root directory)
+  msnapimg.py IMG addinode INO FIELD=VALUE...  add an inode without pages:
+                                               mode (octal), name, parent,
+                                               size, flags, link_target,
+                                               rdev, uid, symlink (text;
+                                               size follows unless given)
+  msnapimg.py IMG iblock INO                   print the block of inode INO
+                                               (the inode tree's one leaf)
+  msnapimg.py IMG log SEQ POS ENTRY...         write a commit record (with
+                                               the newest superblock's nonce)
   msnapimg.py layout                           the offsets this file uses
                                                (format_test.sh compares them
                                                with the header's offsetof)
-      ENTRY: inode:INO:MODE:SIZE  name:INO:NAME  data:INO:INDEX:BLOCK
-             unlink:INO  trunc:INO:FIRST:SIZE
+      ENTRY: inode:INO:MODE:SIZE[:RDEV[:FLAGS]]  name:INO:NAME
+             data:INO:INDEX:BLOCK  unlink:INO  trunc:INO:FIRST:SIZE
+             dirent:INO:PARENT:NAME  link:INO:TARGET:PARENT:NAME
+             symlink:INO:TARGET
       (DATA: the CRC of BLOCK as it is now)
+  Without DIRS in the superblock, addfile and addinode leave parent 0
+  (the reserved tail of the inode block zero), else parent defaults to 1.
 """
 import os
 import struct
@@ -52,7 +65,21 @@ LAYOUT = dict([(('msnap_super', k), v[0]) for k, v in SB_FIELDS.items()] + [
     (('msnap_inode', 'preferred_addr'), 96),
     (('msnap_inode', 'blocks'), 104), (('msnap_inode', 'name_len'), 112),
     (('msnap_inode', 'name'), 120), (('msnap_bitmap', 'bits'), 32),
+    (('msnap_inode', 'flags'), 36), (('msnap_inode', 'uid'), 28),
+    (('msnap_inode', 'parent'), 376), (('msnap_inode', 'link_target'), 384),
+    (('msnap_inode', 'rdev'), 392), (('msnap_inode', 'symlink'), 400),
+    (('msnap_inode', 'reserved'), 3472),
+    (('msnap_entry_inode', 'rdev'), 76),
+    (('msnap_entry_inode', 'preferred_addr'), 80),
+    (('msnap_entry_dirent', 'parent'), 16),
+    (('msnap_entry_dirent', 'name_len'), 24),
+    (('msnap_entry_dirent', 'name'), 32),
+    (('msnap_entry_link', 'target'), 16), (('msnap_entry_link', 'parent'), 24),
+    (('msnap_entry_link', 'name_len'), 32), (('msnap_entry_link', 'name'), 40),
+    (('msnap_entry_symlink', 'len'), 16),
+    (('msnap_entry_symlink', 'target'), 24),
 ])
+DIRS = 2  # MSNAP_FEATURE_INCOMPAT_DIRS
 MAGIC = {0x31534e534d534e4d: 8}  # the superblock's crc is at 8, others at 4
 
 
@@ -169,7 +196,14 @@ def addfile(img, ino, name, size, pages):
                      leaf if pages else 0, 0, pages, len(name))
     name_at = LAYOUT['msnap_inode', 'name']
     buf[name_at:name_at + len(name)] = name
+    if img.sb('incompat') & DIRS:
+        struct.pack_into('<Q', buf, LAYOUT['msnap_inode', 'parent'], 1)
     img.write(iblk, buf)
+    link_inode(img, ino, iblk, 2 + pages - (0 if pages else 1))
+
+
+def link_inode(img, ino, iblk, nblocks):
+    """Put inode block iblk in the inode tree's one leaf, count it."""
     root = img.sb('inode_root')
     tree = img.read(root)
     struct.pack_into('<Q', tree, LAYOUT['msnap_node', 'slot'] + 8 * ino, iblk)
@@ -177,17 +211,63 @@ def addfile(img, ino, name, size, pages):
     struct.pack_into('<I', tree, used, struct.unpack_from('<I', tree, used)[0] + 1)
     img.write(root, tree)
     img.set_sb('inodes', img.sb('inodes') + 1)
-    img.set_sb('free_blocks', img.sb('free_blocks') - 2 - pages +
-               (0 if pages else 1))
+    img.set_sb('free_blocks', img.sb('free_blocks') - nblocks)
     img.set_sb('next_ino', max(img.sb('next_ino'), ino + 1))
+
+
+def addinode(img, ino, fields):
+    """An inode without pages, any fields set (valid or not)."""
+    f = dict(kv.split('=', 1) for kv in fields)
+    iblk = img.next_free()
+    img.set_bit(iblk, True)
+    name = f.get('name', 'f%d' % ino).encode()
+    target = f.get('symlink', '').encode()
+    buf = bytearray(BS)
+    struct.pack_into('<IIQQI', buf, 0, 0x4e49534d, 0, ino, 1,
+                     int(f.get('mode', '100644'), 8))
+    struct.pack_into('<I', buf, LAYOUT['msnap_inode', 'uid'],
+                     int(f.get('uid', '0')))
+    struct.pack_into('<I', buf, LAYOUT['msnap_inode', 'flags'],
+                     int(f.get('flags', '0'), 0))
+    struct.pack_into('<Q', buf, LAYOUT['msnap_inode', 'size'],
+                     int(f.get('size', str(len(target)))))
+    struct.pack_into('<I', buf, LAYOUT['msnap_inode', 'name_len'], len(name))
+    at = LAYOUT['msnap_inode', 'name']
+    buf[at:at + len(name)] = name
+    parent = 1 if img.sb('incompat') & DIRS else 0
+    struct.pack_into('<QQI', buf, LAYOUT['msnap_inode', 'parent'],
+                     int(f.get('parent', str(parent))),
+                     int(f.get('link_target', '0')),
+                     int(f.get('rdev', '0'), 0))
+    at = LAYOUT['msnap_inode', 'symlink']
+    buf[at:at + len(target)] = target
+    img.write(iblk, buf)
+    link_inode(img, ino, iblk, 1)
 
 
 def entry(img, spec):
     kind, ino, *a = spec.split(':')
     ino = int(ino)
     if kind == 'inode':
+        rdev = int(a[2], 0) if len(a) > 2 else 0
+        flags = int(a[3], 0) if len(a) > 3 else 0
         return struct.pack('<HHIQIIIIQQQQIIIIQ', 2, 88, 0, ino, int(a[0], 8),
-                           0, 0, 0, int(a[1]), 0, 0, 0, 0, 0, 0, 0, 0)
+                           0, 0, flags, int(a[1]), 0, 0, 0, 0, 0, 0, rdev, 0)
+    if kind in ('dirent', 'link', 'symlink'):
+        text = a[-1].encode()
+        pad = (len(text) + 7) // 8 * 8
+        text += bytes(pad - len(text))
+        if kind == 'dirent':
+            head = struct.pack('<QII', int(a[0]), len(a[-1]), 0)
+            t = 6
+        elif kind == 'link':
+            head = struct.pack('<QQII', int(a[0]), int(a[1]), len(a[-1]), 0)
+            t = 7
+        else:
+            head = struct.pack('<II', len(a[-1]), 0)
+            t = 8
+        return struct.pack('<HHIQ', t, 16 + len(head) + pad, 0, ino) + \
+            head + text
     if kind == 'name':
         n = a[0].encode()
         pad = (len(n) + 7) // 8 * 8
@@ -211,7 +291,7 @@ def log(img, seq, pos, specs):
     payload = b''.join(entry(img, s) for s in specs)
     buf = bytearray(BS)
     struct.pack_into('<IIQIIIIQ', buf, 0, 0x474c534d, 0, seq, 0, 1,
-                     len(specs), len(payload), img.sb('log_nonce'))
+                     len(specs), len(payload), img.newest('log_nonce'))
     buf[56:56 + len(payload)] = payload
     img.write(img.sb('log_start') + pos, buf)
 
@@ -239,6 +319,12 @@ def main(argv):
         img.set_bit(int(a[0]), a[1] == '1')
     elif cmd == 'addfile':
         addfile(img, int(a[0]), a[1], int(a[2]), int(a[3]))
+    elif cmd == 'iblock':
+        tree = img.read(img.sb('inode_root'))
+        print(struct.unpack_from('<Q', tree, LAYOUT['msnap_node', 'slot'] +
+                                 8 * int(a[0]))[0])
+    elif cmd == 'addinode':
+        addinode(img, int(a[0]), a[1:])
     elif cmd == 'log':
         log(img, int(a[0]), int(a[1]), a[2:])
     else:

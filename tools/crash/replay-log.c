@@ -254,7 +254,9 @@ static void load_inode(struct msnap_fs *fs, void *ctx, uint64_t ino,
 	f->map_root = le64(in.map_root);
 	f->map_height = le32(in.map_height);
 	if (ino != MSNAP_ROOT_INO)
-		msnap_file_set_name(fs, f, in.name, le32(in.name_len));
+		msnap_file_set_name(fs, f, fs->dirs && in.parent ?
+				    le64(in.parent) : MSNAP_ROOT_INO,
+				    in.name, le32(in.name_len));
 }
 
 /* Load the newest valid checkpoint and replay the log, as a mount does. */

@@ -327,20 +327,70 @@ static void ref_page(struct msnap_fs *fs, void *ctx, uint64_t index,
 
 /* ---- inodes ---------------------------------------------------------- */
 
-static const char *inode_attrs_bad(const struct msnap_inode *in,
-				   uint64_t ino)
+/* A link inode is a name only (feature DIRS): everything else is 0. */
+static const char *link_inode_bad(const struct msnap_inode *in, uint64_t ino)
 {
-	const char *bad = msnap_attrs_bad(ino, le32(in->mode),
-					  le32(in->flags), le64(in->size),
-					  le32(in->atime_nsec),
-					  le32(in->mtime_nsec),
-					  le32(in->ctime_nsec));
+	if (ino == MSNAP_ROOT_INO)
+		return "root directory marked a link inode";
+	if (le32(in->flags) != MSNAP_INODE_LINK)
+		return "link inode with other flags";
+	if (in->mode || in->uid || in->gid || in->size || in->atime_sec ||
+	    in->mtime_sec || in->ctime_sec || in->atime_nsec ||
+	    in->mtime_nsec || in->ctime_nsec || in->preferred_addr || in->rdev)
+		return "link inode with attributes (mode, owner, size, times, address or rdev not 0)";
+	if (in->map_root || in->map_height || in->blocks)
+		return "link inode with pages";
+	if (!msnap_all_zero(in->symlink, sizeof(in->symlink)))
+		return "link inode with a symlink target";
+	if (!in->link_target)
+		return "link inode without a target";
+	if (le64(in->link_target) == ino)
+		return "link inode naming itself";
+	return NULL;
+}
 
+/* The fields of feature DIRS that follow from the inode's type. */
+static const char *type_fields_bad(const struct msnap_inode *in)
+{
+	uint32_t mode = le32(in->mode), len = (uint32_t)le64(in->size);
+
+	if (in->link_target)
+		return "link_target set on an inode that is not a link inode";
+	if (!S_ISREG(mode) && (in->map_root || in->map_height || in->blocks))
+		return S_ISDIR(mode) ? "directory with pages" :
+				       "symlink or special file with pages";
+	if (!S_ISLNK(mode))
+		return msnap_all_zero(in->symlink, sizeof(in->symlink)) ? NULL :
+		       "symlink target set on an inode that is not a symlink";
+	if (!msnap_symlink_ok(in->symlink, len) ||
+	    !msnap_all_zero(in->symlink + len, sizeof(in->symlink) - len))
+		return "symlink target does not match its size (1 to 3072 bytes, no NUL, NUL padded)";
+	return NULL;
+}
+
+static const char *inode_attrs_bad(const struct msnap_fs *fs,
+				   const struct msnap_inode *in, uint64_t ino)
+{
+	struct msnap_iattr ia = {
+		.ino = ino, .mode = le32(in->mode), .flags = le32(in->flags),
+		.rdev = le32(in->rdev), .size = le64(in->size),
+		.atime_nsec = le32(in->atime_nsec),
+		.mtime_nsec = le32(in->mtime_nsec),
+		.ctime_nsec = le32(in->ctime_nsec),
+	};
+	const char *bad;
+
+	if (fs->dirs && (ia.flags & MSNAP_INODE_LINK))
+		bad = link_inode_bad(in, ino);
+	else if (!(bad = msnap_attrs_bad(fs->dirs, &ia)) && fs->dirs)
+		bad = type_fields_bad(in);
 	if (bad)
 		return bad;
 	if (ino == MSNAP_ROOT_INO) {
 		if (in->name_len || in->map_root || in->blocks)
 			return "root directory with a name or pages";
+		if (in->parent)
+			return "root directory with a parent";
 	} else if (!msnap_name_ok(in->name, le32(in->name_len))) {
 		return "invalid name";
 	}
@@ -348,6 +398,21 @@ static const char *inode_attrs_bad(const struct msnap_inode *in,
 			    sizeof(in->name) - le32(in->name_len)))
 		return "name not NUL padded";
 	return NULL;
+}
+
+/* Without DIRS everything after the name is reserved. */
+static bool inode_reserved_ok(const struct msnap_fs *fs,
+			      const struct msnap_inode *in)
+{
+	const size_t tail = offsetof(struct msnap_inode, parent);
+
+	if (!msnap_all_zero(in->reserved1, sizeof(in->reserved1)))
+		return false;
+	if (!fs->dirs)
+		return msnap_all_zero((const char *)in + tail,
+				      sizeof(*in) - tail);
+	return msnap_all_zero(in->reserved2, sizeof(in->reserved2)) &&
+	       msnap_all_zero(in->reserved, sizeof(in->reserved));
 }
 
 static const char *inode_bad(struct msnap_fs *fs, const struct msnap_inode *in,
@@ -364,15 +429,14 @@ static const char *inode_bad(struct msnap_fs *fs, const struct msnap_inode *in,
 		return "holds another inode number";
 	if (le64(in->generation) > le64(fs->sb.generation))
 		return "generation newer than the superblock's";
-	if (!msnap_all_zero(in->reserved1, sizeof(in->reserved1)) ||
-	    !msnap_all_zero(in->reserved, sizeof(in->reserved)))
+	if (!inode_reserved_ok(fs, in))
 		return "reserved bytes not zero";
 	if (le32(in->name_len) > MSNAP_NAME_MAX)
 		return "name too long";
 	if ((root || h) && (!msnap_in_data(fs, root) || h < 1 ||
 			    h > MSNAP_TREE_MAX_HEIGHT))
 		return "bad page map root or height";
-	return inode_attrs_bad(in, ino);
+	return inode_attrs_bad(fs, in, ino);
 }
 
 /* Add a checked inode to the model and walk its page map. */
@@ -401,8 +465,14 @@ static void load_file(struct fsck *c, const struct msnap_inode *in,
 	};
 	f->map_root = le64(in->map_root);
 	f->map_height = le32(in->map_height);
+	f->rdev = le32(in->rdev);
+	f->link_target = le64(in->link_target);
+	if (S_ISLNK(f->mode))
+		msnap_file_set_symlink(f, in->symlink, (uint32_t)size);
 	if (ino != MSNAP_ROOT_INO)
-		msnap_file_set_name(fs, f, in->name, le32(in->name_len));
+		msnap_file_set_name(fs, f, fs->dirs ? le64(in->parent) :
+				    MSNAP_ROOT_INO, in->name,
+				    le32(in->name_len));
 	snprintf(what, sizeof(what), "inode %llu: page map", ULL(ino));
 	msnap_tree_walk(fs, &w, f->map_root, f->map_height);
 	if (fw.mapped != le64(in->blocks))
@@ -536,6 +606,7 @@ static int load(struct fsck *c)
 	msnap_log_replay(fs);
 	/* After the log, as the kernel checks the namespace it builds. */
 	msnap_names_report(fs);
+	msnap_namespace_check(fs);
 	return 0;
 }
 
@@ -579,6 +650,7 @@ struct repair {
 	uint64_t	used;		/* blocks set in newrefs */
 	unsigned long	dropped;	/* pages the writer could not keep */
 	unsigned long	renamed;
+	unsigned long	moved;		/* inodes the namespace fix changed */
 	bool		nospace;
 	/*
 	 * Where a bitmap block of the old checkpoint is unreadable, its
@@ -820,6 +892,13 @@ static uint64_t write_file(struct repair *r, struct msnap_file *f)
 	}
 	in.preferred_addr = htole64(f->a.preferred_addr);
 	in.blocks = htole64(p.count);
+	if (fs->dirs) {
+		in.parent = htole64(f->parent);
+		in.link_target = htole64(f->link_target);
+		in.rdev = htole32(f->rdev);
+		if (S_ISLNK(f->mode) && !msnap_file_is_link(f))
+			memcpy(in.symlink, f->symlink, f->symlink_len);
+	}
 	if (f->ino != MSNAP_ROOT_INO && f->name) {
 		len = strlen(f->name);
 		in.name_len = htole32(len);
@@ -836,6 +915,7 @@ static void fix_names(struct repair *r, uint64_t *inos, size_t n)
 {
 	struct msnap_fs *fs = &r->c->fs;
 	struct msnap_file *f;
+	uint64_t parent;
 	char name[64];
 	unsigned int k;
 	size_t i;
@@ -843,12 +923,13 @@ static void fix_names(struct repair *r, uint64_t *inos, size_t n)
 	for (i = 0; i < n; i++) {
 		f = msnap_file_get(fs, inos[i]);
 		if (f->ino == MSNAP_ROOT_INO ||
-		    (f->name && msnap_name_users(fs, f->name) == 1))
+		    (f->name && msnap_name_users(fs, f->parent, f->name) == 1))
 			continue;
+		parent = f->name ? f->parent : MSNAP_ROOT_INO;
 		snprintf(name, sizeof(name), "#%llu", ULL(f->ino));
-		for (k = 1; msnap_name_users(fs, name); k++)
+		for (k = 1; msnap_name_users(fs, parent, name); k++)
 			snprintf(name, sizeof(name), "#%llu.%u", ULL(f->ino), k);
-		msnap_file_set_name(fs, f, name, strlen(name));
+		msnap_file_set_name(fs, f, parent, name, strlen(name));
 		r->renamed++;
 	}
 }
@@ -882,6 +963,8 @@ static int write_checkpoint(struct repair *r, enum mode mode)
 		f = msnap_file_add(fs, MSNAP_ROOT_INO, S_IFDIR | 0755, 0);
 		f->a.atime_sec = f->a.mtime_sec = f->a.ctime_sec = time(NULL);
 	}
+	if (mode == YES && fs->dirs)
+		r->moved = msnap_namespace_fix(fs);
 	inos = msnap_alloc((msnap_map_slots(fs->files) + 1) * sizeof(*inos));
 	for (i = 0; i < msnap_map_slots(fs->files); i++)
 		if (msnap_map_at(fs->files, i, &key, &val) && *val)
@@ -1016,6 +1099,9 @@ static int repair(struct fsck *c, enum mode mode, const char *path)
 	if (r.renamed)
 		printf("; %lu file%s renamed #INO", r.renamed,
 		       r.renamed == 1 ? "" : "s");
+	if (r.moved)
+		printf("; %lu namespace problem%s fixed (bad links dropped, orphans and loops moved to the root directory)",
+		       r.moved, r.moved == 1 ? "" : "s");
 	printf("; new checkpoint, generation %llu\n", ULL(r.gen));
 	return FSCK_CORRECTED;
 

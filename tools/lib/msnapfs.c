@@ -624,32 +624,83 @@ bool msnap_tree_any(struct msnap_fs *fs, uint64_t root, uint32_t height,
 
 /* ---- inodes ---------------------------------------------------------- */
 
+const char *msnap_type_name(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return "regular file";
+	case S_IFDIR:
+		return "directory";
+	case S_IFLNK:
+		return "symlink";
+	case S_IFIFO:
+		return "FIFO";
+	case S_IFSOCK:
+		return "socket";
+	case S_IFCHR:
+		return "character device";
+	case S_IFBLK:
+		return "block device";
+	}
+	return "unknown type";
+}
+
+/* The types a size rule applies to; see "Feature DIRS" in docs/format.md. */
+static const char *size_bad(uint32_t type, uint64_t size)
+{
+	switch (type) {
+	case S_IFREG:
+		return size > MSNAP_MAX_FILE_SIZE ? "size too large" : NULL;
+	case S_IFLNK:
+		return size > MSNAP_SYMLINK_MAX ? "symlink size too large" :
+						  NULL;
+	case S_IFDIR:
+		return size ? "directory with a size" : NULL;
+	}
+	return size ? "special file with a size" : NULL;
+}
+
 /*
  * The attributes an inode block and a log INODE entry share, checked
- * alike: a reason, or NULL when they are fine.
+ * alike: a reason, or NULL when they are fine.  Without DIRS every inode
+ * but the root is a regular file; with it, any type of the feature (a
+ * link inode has no type, and is checked by its callers).
  */
-const char *msnap_attrs_bad(uint64_t ino, uint32_t mode, uint32_t flags,
-			    uint64_t size, uint32_t atime_nsec,
-			    uint32_t mtime_nsec, uint32_t ctime_nsec)
+const char *msnap_attrs_bad(bool dirs, const struct msnap_iattr *ia)
 {
-	uint32_t type = ino == MSNAP_ROOT_INO ? S_IFDIR : S_IFREG;
+	uint32_t type = ia->mode & S_IFMT;
 
-	if ((mode & ~MSNAP_MODE_PERM) != type)
-		return ino == MSNAP_ROOT_INO ? "mode is not a directory's" :
-					       "mode is not a regular file's";
-	if (flags & ~MSNAP_INODE_HAS_ADDR)
+	if (ia->mode & ~(S_IFMT | MSNAP_MODE_PERM))
+		return "mode has unknown bits";
+	if (ia->ino == MSNAP_ROOT_INO && type != S_IFDIR)
+		return "mode is not a directory's";
+	if (!dirs && ia->ino != MSNAP_ROOT_INO && type != S_IFREG)
+		return "mode is not a regular file's";
+	if (!strcmp(msnap_type_name(type), "unknown type"))
+		return "unknown file type";
+	if (type == S_IFLNK && (ia->mode & MSNAP_MODE_PERM) != 0777)
+		return "symlink permissions are not 0777";
+	if (ia->flags & ~MSNAP_INODE_HAS_ADDR)
 		return "unknown flags";
-	if (size > MSNAP_MAX_FILE_SIZE)
-		return "size too large";
-	if (atime_nsec >= 1000000000 || mtime_nsec >= 1000000000 ||
-	    ctime_nsec >= 1000000000)
+	if (size_bad(type, ia->size))
+		return size_bad(type, ia->size);
+	if (ia->atime_nsec >= 1000000000 || ia->mtime_nsec >= 1000000000 ||
+	    ia->ctime_nsec >= 1000000000)
 		return "nanoseconds out of range";
+	if (ia->rdev && type != S_IFCHR && type != S_IFBLK)
+		return "rdev set on an inode that is not a device";
 	return NULL;
+}
+
+/* A symlink target: 1..MSNAP_SYMLINK_MAX bytes, no NUL. */
+bool msnap_symlink_ok(const char *target, uint32_t len)
+{
+	return len >= 1 && len <= MSNAP_SYMLINK_MAX && !memchr(target, 0, len);
 }
 
 /* ---- names ----------------------------------------------------------- */
 
-/* A name in the root directory: 1..255 bytes, no '/', no NUL, not . or .. */
+/* A name in a directory: 1..255 bytes, no '/', no NUL, not . or .. */
 bool msnap_name_ok(const char *name, uint32_t len)
 {
 	if (len < 1 || len > MSNAP_NAME_MAX)

@@ -116,6 +116,7 @@ struct msnap_fs {
 	bool			limit_replay;
 	uint64_t		replay_limit;
 	bool			log_corrupt;	/* an intact record broke a rule */
+	bool			dirs;		/* INCOMPAT_DIRS (msnap_model_init) */
 	const uint8_t		*ckpt_refs;	/* fsck: blocks the ckpt uses */
 	/* The model: checkpoint state with the log replayed onto it. */
 	struct msnap_map	*files;		/* ino -> struct msnap_file * */
@@ -170,10 +171,18 @@ bool msnap_tree_any(struct msnap_fs *fs, uint64_t root, uint32_t height,
 
 /* ---- inodes ---------------------------------------------------------- */
 
-const char *msnap_attrs_bad(uint64_t ino, uint32_t mode, uint32_t flags,
-			    uint64_t size, uint32_t atime_nsec,
-			    uint32_t mtime_nsec, uint32_t ctime_nsec);
+/* The attributes an inode block and an INODE entry share. */
+struct msnap_iattr {
+	uint64_t		ino;
+	uint32_t		mode, flags, rdev;
+	uint64_t		size;
+	uint32_t		atime_nsec, mtime_nsec, ctime_nsec;
+};
+
+const char *msnap_attrs_bad(bool dirs, const struct msnap_iattr *ia);
 bool msnap_name_ok(const char *name, uint32_t len);
+bool msnap_symlink_ok(const char *target, uint32_t len);
+const char *msnap_type_name(uint32_t mode);
 
 /* One file of the model; the page map is the checkpoint tree (keys below
  * cutoff) overlaid by the pages the log mapped since. */
@@ -190,6 +199,11 @@ struct msnap_file {
 	uint64_t		size;
 	struct msnap_attrs	a;		/* the rest of the attributes */
 	char			*name;		/* NULL: none yet */
+	uint64_t		parent;		/* of the name; 0 with no name */
+	uint64_t		link_target;	/* MSNAP_INODE_LINK: the file */
+	uint32_t		rdev;		/* S_IFCHR, S_IFBLK */
+	uint32_t		symlink_len;	/* S_IFLNK: 0 until it has one */
+	char			*symlink;
 	uint64_t		map_root;
 	uint32_t		map_height;
 	uint64_t		cutoff;		/* tree keys >= this are gone */
@@ -215,9 +229,17 @@ struct msnap_file *msnap_file_add(struct msnap_fs *fs, uint64_t ino,
 				  uint32_t mode, uint64_t size);
 void msnap_file_del(struct msnap_fs *fs, struct msnap_file *f);
 void msnap_file_set_name(struct msnap_fs *fs, struct msnap_file *f,
-			 const char *name, uint32_t len);
-uint64_t msnap_name_users(struct msnap_fs *fs, const char *name);
+			 uint64_t parent, const char *name, uint32_t len);
+void msnap_file_set_symlink(struct msnap_file *f, const char *target,
+			    uint32_t len);
+uint64_t msnap_name_users(struct msnap_fs *fs, uint64_t parent,
+			  const char *name);
 void msnap_names_report(struct msnap_fs *fs);
+/* After the last record: parents, parent chains, link targets. */
+void msnap_namespace_check(struct msnap_fs *fs);
+unsigned long msnap_namespace_fix(struct msnap_fs *fs);
+bool msnap_file_is_link(const struct msnap_file *f);
+bool msnap_file_is_dir(const struct msnap_file *f);
 void msnap_file_map(struct msnap_file *f, uint64_t index, uint64_t blk);
 void msnap_file_truncate(struct msnap_file *f, uint64_t first);
 bool msnap_file_beyond(struct msnap_fs *fs, struct msnap_file *f,

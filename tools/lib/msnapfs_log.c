@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "msnapfs.h"
 
@@ -28,22 +29,45 @@ struct record {
 	size_t		max_touched;
 };
 
-static bool name_entry_ok(const struct msnap_entry_name *e, uint32_t len)
+/*
+ * An entry that ends in a string: len, reserved word and padding.  fixed
+ * is the size of the entry before the string, slen its length, max the
+ * longest allowed.
+ */
+static bool string_ok(const void *e, uint32_t fixed, uint32_t slen,
+		      uint32_t reserved, uint32_t max, uint32_t len)
 {
-	uint32_t nl = le32(e->name_len);
-
-	if (nl < 1 || nl > MSNAP_NAME_MAX || e->reserved)
+	if (slen < 1 || slen > max || reserved)
 		return false;
-	if (len != sizeof(*e) + ROUND8(nl))
+	if (len != fixed + ROUND8(slen))
 		return false;
-	return msnap_all_zero(e->name + nl, len - sizeof(*e) - nl);
+	return msnap_all_zero((const char *)e + fixed + slen,
+			      len - fixed - slen);
 }
 
-/* The entry's length if it is well formed, else 0. */
-static uint32_t entry_len(const void *p, uint32_t room)
+static bool inode_entry_ok(const struct msnap_fs *fs,
+			   const struct msnap_entry_inode *e)
+{
+	/* Without DIRS rdev is the reserved word: framing, as before. */
+	return fs->dirs || !e->rdev;
+}
+
+/*
+ * The entry's length if it is well formed, else 0.  DIRENT, LINK and
+ * SYMLINK are known entries whatever the superblock says: on an image
+ * without DIRS a well-formed one is corruption (apply_entry()), not the
+ * end of the log.
+ */
+static uint32_t entry_len(const struct msnap_fs *fs, const void *p,
+			  uint32_t room)
 {
 	const struct msnap_entry_hdr *h = p;
+	const struct msnap_entry_dirent *d = p;
+	const struct msnap_entry_link *l = p;
+	const struct msnap_entry_symlink *y = p;
+	const struct msnap_entry_name *nm = p;
 	uint32_t len;
+	bool ok = false;
 
 	if (room < sizeof(*h))
 		return 0;
@@ -52,33 +76,52 @@ static uint32_t entry_len(const void *p, uint32_t room)
 		return 0;
 	switch (le16(h->type)) {
 	case MSNAP_ENTRY_DATA:
-		if (len == sizeof(struct msnap_entry_data) &&
-		    !((const struct msnap_entry_data *)p)->reserved)
-			return len;
-		return 0;
+		ok = len == sizeof(struct msnap_entry_data) &&
+		     !((const struct msnap_entry_data *)p)->reserved;
+		break;
 	case MSNAP_ENTRY_INODE:
-		if (len == sizeof(struct msnap_entry_inode) &&
-		    !((const struct msnap_entry_inode *)p)->rdev)
-			return len;
-		return 0;
+		ok = len == sizeof(struct msnap_entry_inode) &&
+		     inode_entry_ok(fs, p);
+		break;
 	case MSNAP_ENTRY_NAME:
-		return name_entry_ok(p, len) ? len : 0;
+		ok = len >= sizeof(*nm) &&
+		     string_ok(p, sizeof(*nm), le32(nm->name_len),
+			       nm->reserved, MSNAP_NAME_MAX, len);
+		break;
 	case MSNAP_ENTRY_UNLINK:
-		return len == sizeof(struct msnap_entry_unlink) ? len : 0;
+		ok = len == sizeof(struct msnap_entry_unlink);
+		break;
 	case MSNAP_ENTRY_TRUNCATE:
-		return len == sizeof(struct msnap_entry_truncate) ? len : 0;
+		ok = len == sizeof(struct msnap_entry_truncate);
+		break;
+	case MSNAP_ENTRY_DIRENT:
+		ok = len >= sizeof(*d) &&
+		     string_ok(p, sizeof(*d), le32(d->name_len), d->reserved,
+			       MSNAP_NAME_MAX, len);
+		break;
+	case MSNAP_ENTRY_LINK:
+		ok = len >= sizeof(*l) &&
+		     string_ok(p, sizeof(*l), le32(l->name_len), l->reserved,
+			       MSNAP_NAME_MAX, len);
+		break;
+	case MSNAP_ENTRY_SYMLINK:
+		ok = len >= sizeof(*y) &&
+		     string_ok(p, sizeof(*y), le32(y->len), y->reserved,
+			       MSNAP_SYMLINK_MAX, len);
+		break;
 	}
-	return 0;
+	return ok ? len : 0;
 }
 
-static const char *entries_bad(const struct msnap_log_block *lb)
+static const char *entries_bad(const struct msnap_fs *fs,
+			       const struct msnap_log_block *lb)
 {
 	uint32_t used = le32(lb->bytes_used), off = 0, len, n = 0;
 
 	if (used > MSNAP_LOG_PAYLOAD)
 		return "bytes_used too large";
 	while (off < used) {
-		len = entry_len(lb->payload + off, used - off);
+		len = entry_len(fs, lb->payload + off, used - off);
 		if (!len)
 			return "malformed entry";
 		off += len;
@@ -113,7 +156,7 @@ static const char *log_block_bad(struct msnap_fs *fs,
 	if (c < 1 || c > fs->g.log_blocks / 4 || (count && c != count) ||
 	    fs->log_blocks_used + c > fs->g.log_blocks)
 		return "bad block count";
-	return entries_bad(lb);
+	return entries_bad(fs, lb);
 }
 
 /* 1: a complete record read into r; 0: end of the log; -1: IO error. */
@@ -221,29 +264,68 @@ static void touch(struct record *r, struct msnap_file *f)
 	r->touched[r->nr_touched++] = f->ino;
 }
 
-/* The regular file an entry names, or NULL after reporting why not. */
+/* What an entry may name: any inode but the root, or a regular file. */
+enum need { ANY_INODE, REGULAR };
+
+/* The inode an entry names, or NULL after reporting why not. */
 static struct msnap_file *entry_file(struct msnap_fs *fs, struct record *r,
 				     const struct msnap_entry_hdr *h,
-				     const char *type)
+				     const char *type, enum need need)
 {
 	uint64_t ino = le64(h->ino);
 	struct msnap_file *f = msnap_file_get(fs, ino);
-	char why[96];
+	const char *bad = NULL;
+	char why[128];
 
-	if (f && ino >= MSNAP_FIRST_INO) {
+	if (!f)
+		bad = "no such file";
+	else if (ino < MSNAP_FIRST_INO)
+		bad = "the root directory";
+	else if (need == REGULAR && msnap_file_is_link(f))
+		bad = "a link inode, not a regular file";
+	else if (need == REGULAR && !S_ISREG(f->mode))
+		bad = S_ISDIR(f->mode) ? "a directory, not a regular file" :
+					 "not a regular file";
+	if (!bad) {
 		touch(r, f);
 		return f;
 	}
 	snprintf(why, sizeof(why), "%s for inode %llu: %s", type, ULL(ino),
-		 f ? "not a regular file" : "no such file");
+		 bad);
 	rec_problem(fs, r, why);
 	return NULL;
+}
+
+/* Reject an entry of feature DIRS on an image without it. */
+static int need_dirs(struct msnap_fs *fs, struct record *r,
+		     const struct msnap_entry_hdr *h, const char *type)
+{
+	char why[128];
+
+	if (fs->dirs)
+		return 0;
+	snprintf(why, sizeof(why),
+		 "%s for inode %llu: entry of feature DIRS on an image without it",
+		 type, ULL(le64(h->ino)));
+	rec_problem(fs, r, why);
+	return -1;
+}
+
+static int entry_fail(struct msnap_fs *fs, struct record *r,
+		      const char *type, uint64_t ino, const char *bad)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why), "%s for inode %llu: %s", type, ULL(ino),
+		 bad);
+	rec_problem(fs, r, why);
+	return -1;
 }
 
 static int apply_data(struct msnap_fs *fs, struct record *r,
 		      const struct msnap_entry_data *e)
 {
-	struct msnap_file *f = entry_file(fs, r, &e->hdr, "DATA");
+	struct msnap_file *f = entry_file(fs, r, &e->hdr, "DATA", REGULAR);
 	uint64_t blk = le64(e->block);
 	const char *bad = NULL;
 	char why[160];
@@ -270,35 +352,66 @@ static int apply_data(struct msnap_fs *fs, struct record *r,
 	return 0;
 }
 
+/*
+ * An inode number a new inode (INODE, LINK) may take, or why not; as the
+ * kernel replays, the root and inodes unlinked since the checkpoint take
+ * none.
+ */
+static const char *new_ino_bad(struct msnap_fs *fs, uint64_t ino)
+{
+	if (ino >= msnap_tree_span(MSNAP_TREE_MAX_HEIGHT))
+		return "number too large for the inode tree";
+	if (ino < MSNAP_FIRST_INO)
+		return "not a file's inode number";
+	if (msnap_map_get(fs->replay_unlinked, ino, NULL))
+		return "unlinked earlier in the log";
+	return NULL;
+}
+
+static const char *inode_entry_bad(struct msnap_fs *fs,
+				   const struct msnap_entry_inode *e,
+				   const struct msnap_file *f)
+{
+	struct msnap_iattr ia = {
+		.ino = le64(e->hdr.ino), .mode = le32(e->mode),
+		.flags = le32(e->flags), .rdev = le32(e->rdev),
+		.size = le64(e->size), .atime_nsec = le32(e->atime_nsec),
+		.mtime_nsec = le32(e->mtime_nsec),
+		.ctime_nsec = le32(e->ctime_nsec),
+	};
+	static char buf[96];
+	const char *bad = new_ino_bad(fs, ia.ino);
+
+	if (bad)
+		return bad;
+	if (fs->dirs && (ia.flags & MSNAP_INODE_LINK))
+		return "link inode flag (only LINK makes a link inode)";
+	if (f && msnap_file_is_link(f))
+		return "a link inode (changed by DIRENT and UNLINK only)";
+	/* Without DIRS there is one type: msnap_attrs_bad() says so. */
+	if (fs->dirs && f && (f->mode & S_IFMT) != (ia.mode & S_IFMT)) {
+		snprintf(buf, sizeof(buf), "changes the type from %s to %s",
+			 msnap_type_name(f->mode), msnap_type_name(ia.mode));
+		return buf;
+	}
+	return msnap_attrs_bad(fs->dirs, &ia);
+}
+
 static int apply_inode(struct msnap_fs *fs, struct record *r,
 		       const struct msnap_entry_inode *e)
 {
 	uint64_t ino = le64(e->hdr.ino);
-	struct msnap_file *f;
-	const char *bad = "not a file's inode number";
-	char why[96];
+	struct msnap_file *f = msnap_file_get(fs, ino);
+	const char *bad;
 
-	/* As the kernel replays: the root and unlinked files take none. */
-	if (ino >= msnap_tree_span(MSNAP_TREE_MAX_HEIGHT))
-		bad = "number too large for the inode tree";
-	else if (ino >= MSNAP_FIRST_INO && msnap_map_get(fs->replay_unlinked,
-							 ino, NULL))
-		bad = "unlinked earlier in the log";
-	else if (ino >= MSNAP_FIRST_INO)
-		bad = msnap_attrs_bad(ino, le32(e->mode), le32(e->flags),
-				      le64(e->size), le32(e->atime_nsec),
-				      le32(e->mtime_nsec), le32(e->ctime_nsec));
-	if (bad) {
-		snprintf(why, sizeof(why), "INODE for inode %llu: %s",
-			 ULL(ino), bad);
-		rec_problem(fs, r, why);
-		return -1;
-	}
-	f = msnap_file_get(fs, ino);
+	bad = inode_entry_bad(fs, e, ino >= MSNAP_FIRST_INO ? f : NULL);
+	if (bad)
+		return entry_fail(fs, r, "INODE", ino, bad);
 	if (!f)
 		f = msnap_file_add(fs, ino, le32(e->mode), le64(e->size));
 	f->mode = le32(e->mode);
 	f->size = le64(e->size);
+	f->rdev = le32(e->rdev);
 	f->a = (struct msnap_attrs){
 		.uid = le32(e->uid), .gid = le32(e->gid),
 		.flags = le32(e->flags),
@@ -316,29 +429,97 @@ static int apply_inode(struct msnap_fs *fs, struct record *r,
 	return 0;
 }
 
-static int apply_name(struct msnap_fs *fs, struct record *r,
-		      const struct msnap_entry_name *e)
+/* The live directory an entry puts a name in, or why not. */
+static const char *parent_bad(struct msnap_fs *fs, uint64_t parent)
 {
-	struct msnap_file *f = entry_file(fs, r, &e->hdr, "NAME");
-	uint32_t len = le32(e->name_len);
-	char why[96];
+	struct msnap_file *p = msnap_file_get(fs, parent);
+
+	if (!p)
+		return "parent does not exist";
+	if (!msnap_file_is_dir(p))
+		return "parent is not a directory";
+	return NULL;
+}
+
+/* NAME (ino, name) is DIRENT (ino, 1, name). */
+static int set_name(struct msnap_fs *fs, struct record *r,
+		    const struct msnap_entry_hdr *h, const char *type,
+		    uint64_t parent, const char *name, uint32_t len)
+{
+	struct msnap_file *f = entry_file(fs, r, h, type, ANY_INODE);
+	const char *bad = NULL;
 
 	if (!f)
 		return -1;
-	if (!msnap_name_ok(e->name, len)) {
-		snprintf(why, sizeof(why), "NAME for inode %llu: invalid name",
-			 ULL(f->ino));
-		rec_problem(fs, r, why);
+	if (!msnap_name_ok(name, len))
+		bad = "invalid name";
+	else if (fs->dirs)
+		bad = parent_bad(fs, parent);
+	if (bad)
+		return entry_fail(fs, r, type, f->ino, bad);
+	msnap_file_set_name(fs, f, parent, name, len);
+	return 0;
+}
+
+static int apply_link(struct msnap_fs *fs, struct record *r,
+		      const struct msnap_entry_link *e)
+{
+	uint64_t ino = le64(e->hdr.ino), target = le64(e->target);
+	struct msnap_file *t = msnap_file_get(fs, target), *f;
+	const char *bad = new_ino_bad(fs, ino);
+
+	if (need_dirs(fs, r, &e->hdr, "LINK"))
 		return -1;
-	}
-	msnap_file_set_name(fs, f, e->name, len);
+	if (!bad && msnap_file_get(fs, ino))
+		bad = "the inode exists";
+	else if (!bad && !t)
+		bad = "target does not exist";
+	else if (!bad && msnap_file_is_link(t))
+		bad = "target is a link inode";
+	else if (!bad && S_ISDIR(t->mode))
+		bad = "target is a directory";
+	else if (!bad && !msnap_name_ok(e->name, le32(e->name_len)))
+		bad = "invalid name";
+	else if (!bad)
+		bad = parent_bad(fs, le64(e->parent));
+	if (bad)
+		return entry_fail(fs, r, "LINK", ino, bad);
+	f = msnap_file_add(fs, ino, 0, 0);
+	f->a.flags = MSNAP_INODE_LINK;
+	f->link_target = target;
+	msnap_file_set_name(fs, f, le64(e->parent), e->name,
+			    le32(e->name_len));
+	if (ino >= fs->next_ino)
+		fs->next_ino = ino + 1;
+	touch(r, f);
+	return 0;
+}
+
+static int apply_symlink(struct msnap_fs *fs, struct record *r,
+			 const struct msnap_entry_symlink *e)
+{
+	struct msnap_file *f;
+	uint32_t len = le32(e->len);
+
+	if (need_dirs(fs, r, &e->hdr, "SYMLINK"))
+		return -1;
+	f = entry_file(fs, r, &e->hdr, "SYMLINK", ANY_INODE);
+	if (!f)
+		return -1;
+	if (msnap_file_is_link(f) || !S_ISLNK(f->mode))
+		return entry_fail(fs, r, "SYMLINK", f->ino, "not a symlink");
+	if (!msnap_symlink_ok(e->target, len))
+		return entry_fail(fs, r, "SYMLINK", f->ino,
+				  "target holds a NUL byte");
+	msnap_file_set_symlink(f, e->target, len);
+	f->size = len;
 	return 0;
 }
 
 static int apply_truncate(struct msnap_fs *fs, struct record *r,
 			  const struct msnap_entry_truncate *e)
 {
-	struct msnap_file *f = entry_file(fs, r, &e->hdr, "TRUNCATE");
+	struct msnap_file *f = entry_file(fs, r, &e->hdr, "TRUNCATE", REGULAR);
 	char why[96];
 
 	if (!f)
@@ -367,6 +548,8 @@ static int apply_truncate(struct msnap_fs *fs, struct record *r,
 static int apply_entry(struct msnap_fs *fs, struct record *r, const void *p)
 {
 	const struct msnap_entry_hdr *h = p;
+	const struct msnap_entry_name *n = p;
+	const struct msnap_entry_dirent *d = p;
 	struct msnap_file *f;
 
 	switch (le16(h->type)) {
@@ -375,9 +558,19 @@ static int apply_entry(struct msnap_fs *fs, struct record *r, const void *p)
 	case MSNAP_ENTRY_INODE:
 		return apply_inode(fs, r, p);
 	case MSNAP_ENTRY_NAME:
-		return apply_name(fs, r, p);
+		return set_name(fs, r, h, "NAME", MSNAP_ROOT_INO, n->name,
+				le32(n->name_len));
+	case MSNAP_ENTRY_DIRENT:
+		if (need_dirs(fs, r, h, "DIRENT"))
+			return -1;
+		return set_name(fs, r, h, "DIRENT", le64(d->parent), d->name,
+				le32(d->name_len));
+	case MSNAP_ENTRY_LINK:
+		return apply_link(fs, r, p);
+	case MSNAP_ENTRY_SYMLINK:
+		return apply_symlink(fs, r, p);
 	case MSNAP_ENTRY_UNLINK:
-		f = entry_file(fs, r, h, "UNLINK");
+		f = entry_file(fs, r, h, "UNLINK", ANY_INODE);
 		if (!f)
 			return -1;
 		msnap_map_put(fs->replay_unlinked, f->ino, 1);
@@ -388,7 +581,37 @@ static int apply_entry(struct msnap_fs *fs, struct record *r, const void *p)
 	}
 }
 
-/* What must hold between records, for the files this one changed. */
+/* A rule that must hold between records broken by f, or NULL. */
+static const char *between_bad(struct msnap_fs *fs, struct msnap_file *f,
+			       char *why, size_t len)
+{
+	/*
+	 * Two inodes with one name, a parent that is not a live directory,
+	 * a link to nothing are problems of the state the whole log leaves
+	 * (msnap_names_report(), msnap_namespace_check()), as for the
+	 * kernel, which builds the namespace after the last record.
+	 */
+	if (!f->name)
+		snprintf(why, len, "inode %llu has no name", ULL(f->ino));
+	else if (msnap_file_is_link(f))
+		return NULL;
+	else if (S_ISLNK(f->mode) && !f->symlink_len)
+		snprintf(why, len, "symlink %llu has no target", ULL(f->ino));
+	else if (S_ISLNK(f->mode) && f->size != f->symlink_len)
+		snprintf(why, len,
+			 "symlink %llu: size %llu, but its target is %u bytes",
+			 ULL(f->ino), ULL(f->size), f->symlink_len);
+	else if (S_ISREG(f->mode) &&
+		 msnap_file_beyond(fs, f, f->size / MSNAP_BLOCK_SIZE +
+				   !!(f->size % MSNAP_BLOCK_SIZE)))
+		snprintf(why, len, "inode %llu maps pages beyond its size %llu",
+			 ULL(f->ino), ULL(f->size));
+	else
+		return NULL;
+	return why;
+}
+
+/* What must hold between records, for the inodes this one changed. */
 static int record_end_check(struct msnap_fs *fs, struct record *r)
 {
 	struct msnap_file *f;
@@ -401,21 +624,7 @@ static int record_end_check(struct msnap_fs *fs, struct record *r)
 		if (!f || f->touched != r->seq || f->ino < MSNAP_FIRST_INO)
 			continue;
 		f->touched = 0;
-		why[0] = 0;
-		/*
-		 * Two files with one name are a problem of the state the
-		 * whole log leaves (msnap_names_report()), as for the kernel,
-		 * which builds the namespace after the last record.
-		 */
-		if (!f->name)
-			snprintf(why, sizeof(why), "inode %llu has no name",
-				 ULL(f->ino));
-		else if (msnap_file_beyond(fs, f, f->size / MSNAP_BLOCK_SIZE +
-					   !!(f->size % MSNAP_BLOCK_SIZE)))
-			snprintf(why, sizeof(why),
-				 "inode %llu maps pages beyond its size %llu",
-				 ULL(f->ino), ULL(f->size));
-		if (why[0]) {
+		if (between_bad(fs, f, why, sizeof(why))) {
 			rec_problem(fs, r, why);
 			ret = -1;
 		}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "msnapfs.h"
 
@@ -141,10 +142,11 @@ bool msnap_map_at(const struct msnap_map *m, size_t i, uint64_t *key,
 	return true;
 }
 
-/* ---- names: how many files bear each name ---------------------------- */
+/* ---- names: how many inodes bear each (directory, name) ------------- */
 
 struct msnap_name {
 	struct msnap_name	*next;
+	uint64_t		parent;
 	uint64_t		users;
 	char			name[];
 };
@@ -155,9 +157,9 @@ struct msnap_names {
 	struct msnap_name	**b;
 };
 
-static size_t name_hash(const char *s)
+static size_t name_hash(uint64_t parent, const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
+	uint64_t h = 0xcbf29ce484222325ULL ^ hash64(parent);	/* FNV-1a */
 
 	while (*s)
 		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
@@ -174,7 +176,7 @@ static void names_grow(struct msnap_names *ns)
 	for (i = 0; i < nb; i++) {
 		for (p = old[i]; p; p = next) {
 			next = p->next;
-			h = name_hash(p->name) & (ns->nb - 1);
+			h = name_hash(p->parent, p->name) & (ns->nb - 1);
 			p->next = ns->b[h];
 			ns->b[h] = p;
 		}
@@ -182,21 +184,22 @@ static void names_grow(struct msnap_names *ns)
 	free(old);
 }
 
-static struct msnap_name *names_get(struct msnap_names *ns, const char *name,
-				    bool create)
+static struct msnap_name *names_get(struct msnap_names *ns, uint64_t parent,
+				    const char *name, bool create)
 {
 	struct msnap_name *p;
 	size_t h;
 
 	if (create && ns->n + 1 > ns->nb)
 		names_grow(ns);
-	h = name_hash(name) & (ns->nb - 1);
+	h = name_hash(parent, name) & (ns->nb - 1);
 	for (p = ns->b[h]; p; p = p->next)
-		if (!strcmp(p->name, name))
+		if (p->parent == parent && !strcmp(p->name, name))
 			return p;
 	if (!create)
 		return NULL;
 	p = msnap_alloc(sizeof(*p) + strlen(name) + 1);
+	p->parent = parent;
 	strcpy(p->name, name);
 	p->next = ns->b[h];
 	ns->b[h] = p;
@@ -204,9 +207,10 @@ static struct msnap_name *names_get(struct msnap_names *ns, const char *name,
 	return p;
 }
 
-uint64_t msnap_name_users(struct msnap_fs *fs, const char *name)
+uint64_t msnap_name_users(struct msnap_fs *fs, uint64_t parent,
+			  const char *name)
 {
-	struct msnap_name *p = names_get(fs->names, name, false);
+	struct msnap_name *p = names_get(fs->names, parent, name, false);
 
 	return p ? p->users : 0;
 }
@@ -220,9 +224,10 @@ void msnap_names_report(struct msnap_fs *fs)
 	for (i = 0; i < ns->nb; i++)
 		for (p = ns->b[i]; p; p = p->next)
 			if (p->users > 1)
-				msnap_problem(fs, "name \"%s\" is used by %llu files",
+				msnap_problem(fs, "name \"%s\" is used by %llu files in directory %llu",
 					      p->name,
-					      (unsigned long long)p->users);
+					      (unsigned long long)p->users,
+					      (unsigned long long)p->parent);
 }
 
 /* ---- files ----------------------------------------------------------- */
@@ -235,11 +240,13 @@ void msnap_model_init(struct msnap_fs *fs)
 	fs->replay_used = msnap_map_new();
 	fs->replay_unlinked = msnap_map_new();
 	fs->next_ino = le64(fs->sb.next_ino);
+	fs->dirs = le64(fs->sb.incompat) & MSNAP_FEATURE_INCOMPAT_DIRS;
 }
 
 static void file_free(struct msnap_file *f)
 {
 	msnap_map_free(f->overlay);
+	free(f->symlink);
 	free(f->name);
 	free(f);
 }
@@ -293,27 +300,255 @@ struct msnap_file *msnap_file_add(struct msnap_fs *fs, uint64_t ino,
 
 void msnap_file_del(struct msnap_fs *fs, struct msnap_file *f)
 {
-	msnap_file_set_name(fs, f, NULL, 0);
+	msnap_file_set_name(fs, f, 0, NULL, 0);
 	msnap_map_put(fs->files, f->ino, 0);
 	if (f->ino >= MSNAP_FIRST_INO)
 		fs->nr_files--;
 	file_free(f);
 }
 
-/* name NULL: drop the file's name. */
+/* name NULL: drop the inode's name (and parent). */
 void msnap_file_set_name(struct msnap_fs *fs, struct msnap_file *f,
-			 const char *name, uint32_t len)
+			 uint64_t parent, const char *name, uint32_t len)
 {
 	if (f->name) {
-		names_get(fs->names, f->name, false)->users--;
+		names_get(fs->names, f->parent, f->name, false)->users--;
 		free(f->name);
 		f->name = NULL;
 	}
+	f->parent = 0;
 	if (!name)
 		return;
+	f->parent = parent;
 	f->name = msnap_alloc(len + 1);
 	memcpy(f->name, name, len);
-	names_get(fs->names, f->name, true)->users++;
+	names_get(fs->names, parent, f->name, true)->users++;
+}
+
+void msnap_file_set_symlink(struct msnap_file *f, const char *target,
+			    uint32_t len)
+{
+	free(f->symlink);
+	f->symlink = msnap_alloc(len + 1);
+	memcpy(f->symlink, target, len);
+	f->symlink_len = len;
+}
+
+bool msnap_file_is_link(const struct msnap_file *f)
+{
+	return f->a.flags & MSNAP_INODE_LINK;
+}
+
+bool msnap_file_is_dir(const struct msnap_file *f)
+{
+	return !msnap_file_is_link(f) && S_ISDIR(f->mode);
+}
+
+/* ---- the namespace after the last record ----------------------------- */
+
+#define ULL(x)	((unsigned long long)(x))
+
+/* Each live inode's parent, and each link inode's target. */
+static void check_refs(struct msnap_fs *fs, struct msnap_file *f)
+{
+	struct msnap_file *p = msnap_file_get(fs, f->parent);
+	struct msnap_file *t;
+
+	if (!f->name)
+		return;		/* reported after its record */
+	if (!f->parent)
+		msnap_problem(fs, "inode %llu: parent 0 (only the root directory has none)",
+			      ULL(f->ino));
+	else if (!p)
+		msnap_problem(fs, "inode %llu: parent %llu does not exist",
+			      ULL(f->ino), ULL(f->parent));
+	else if (!msnap_file_is_dir(p))
+		msnap_problem(fs, "inode %llu: parent %llu is not a directory",
+			      ULL(f->ino), ULL(f->parent));
+	if (!msnap_file_is_link(f))
+		return;
+	t = msnap_file_get(fs, f->link_target);
+	if (!t)
+		msnap_problem(fs, "link inode %llu: target %llu does not exist",
+			      ULL(f->ino), ULL(f->link_target));
+	else if (msnap_file_is_link(t))
+		msnap_problem(fs, "link inode %llu: target %llu is a link inode",
+			      ULL(f->ino), ULL(f->link_target));
+	else if (S_ISDIR(t->mode))
+		msnap_problem(fs, "link inode %llu: target %llu is a directory",
+			      ULL(f->ino), ULL(f->link_target));
+}
+
+/* Move f's name into the root directory (fsck -y). */
+static void reparent(struct msnap_fs *fs, struct msnap_file *f)
+{
+	char *name = f->name;
+
+	f->name = NULL;		/* kept: set_name() must not free it */
+	names_get(fs->names, f->parent, name, false)->users--;
+	msnap_file_set_name(fs, f, MSNAP_ROOT_INO, name, strlen(name));
+	free(name);
+}
+
+enum { CHAIN_WALKING = 1, CHAIN_ROOT, CHAIN_BAD };
+
+struct chain {
+	struct msnap_map	*state;	/* ino -> CHAIN_* */
+	uint64_t		*path;
+	size_t			len, cap;
+	unsigned long		fixed;
+};
+
+/*
+ * Follow parents up from directory d.  Every inode is on one walk only
+ * (its state says where its own walk ended), so all walks together take
+ * O(n).  A loop is reported once, by its lowest inode number, when the
+ * walk that closes it meets an inode of its own path.
+ */
+static void walk_chain(struct msnap_fs *fs, struct chain *c, uint64_t d,
+		       bool fix)
+{
+	uint64_t x = d, st = 0, result = CHAIN_BAD, low;
+	struct msnap_file *f;
+	size_t i, k;
+
+	c->len = 0;
+	for (;;) {
+		if (x == MSNAP_ROOT_INO) {
+			result = CHAIN_ROOT;
+			break;
+		}
+		st = 0;
+		msnap_map_get(c->state, x, &st);
+		if (st == CHAIN_ROOT || st == CHAIN_BAD) {
+			result = st;
+			break;
+		}
+		f = msnap_file_get(fs, x);
+		if (st == CHAIN_WALKING) {
+			for (k = 0; c->path[k] != x; k++)
+				;
+			for (low = x, i = k; i < c->len; i++)
+				if (c->path[i] < low)
+					low = c->path[i];
+			if (fix) {
+				/* fsck -y: the loop hangs from the root now. */
+				reparent(fs, msnap_file_get(fs, low));
+				c->fixed++;
+				result = CHAIN_ROOT;
+				break;
+			}
+			msnap_problem(fs, "directory %llu: its parent chain loops (%zu directories) and never reaches the root",
+				      ULL(low), c->len - k);
+			break;
+		}
+		if (!f || !msnap_file_is_dir(f))
+			break;		/* reported by check_refs() */
+		msnap_map_put(c->state, x, CHAIN_WALKING);
+		if (c->len == c->cap) {
+			c->cap = c->cap ? 2 * c->cap : 64;
+			c->path = msnap_realloc(c->path,
+						c->cap * sizeof(*c->path));
+		}
+		c->path[c->len++] = x;
+		x = f->parent;
+	}
+	for (i = 0; i < c->len; i++)
+		msnap_map_put(c->state, c->path[i], result);
+}
+
+/*
+ * The rules of the whole namespace (feature DIRS), which hold after the
+ * last record only, as for the uniqueness of names: every parent a live
+ * directory, every parent chain reaching the root, every link target a
+ * live inode that is neither a directory nor a link inode.
+ */
+void msnap_namespace_check(struct msnap_fs *fs)
+{
+	struct chain c = { .state = msnap_map_new() };
+	struct msnap_file *f;
+	uint64_t key, *val;
+	size_t i;
+
+	if (!fs->dirs)
+		return;
+	for (i = 0; i < msnap_map_slots(fs->files); i++) {
+		if (!msnap_map_at(fs->files, i, &key, &val) || !*val ||
+		    key == MSNAP_ROOT_INO)
+			continue;
+		f = (struct msnap_file *)(uintptr_t)*val;
+		check_refs(fs, f);
+	}
+	for (i = 0; i < msnap_map_slots(fs->files); i++) {
+		if (!msnap_map_at(fs->files, i, &key, &val) || !*val ||
+		    key == MSNAP_ROOT_INO)
+			continue;
+		f = (struct msnap_file *)(uintptr_t)*val;
+		if (msnap_file_is_dir(f))
+			walk_chain(fs, &c, key, false);
+	}
+	free(c.path);
+	msnap_map_free(c.state);
+}
+
+static bool link_ok(struct msnap_fs *fs, const struct msnap_file *f)
+{
+	struct msnap_file *t = msnap_file_get(fs, f->link_target);
+
+	return t && !msnap_file_is_link(t) && !S_ISDIR(t->mode);
+}
+
+/*
+ * fsck -y: what msnap_namespace_check() reports, repaired: a link inode
+ * whose target is gone or cannot be linked is dropped (it is a name
+ * only), an inode whose parent is not a live directory moves to the root
+ * directory, and so does the lowest directory of a loop.  Names that
+ * clash there are for the caller to resolve.  Returns the number of
+ * inodes changed.
+ */
+unsigned long msnap_namespace_fix(struct msnap_fs *fs)
+{
+	struct chain c = { .state = msnap_map_new() };
+	struct msnap_file *f, *p;
+	uint64_t key, *val, *drop;
+	size_t i, n = 0;
+
+	drop = msnap_alloc((msnap_map_slots(fs->files) + 1) * sizeof(*drop));
+	for (i = 0; i < msnap_map_slots(fs->files); i++) {
+		if (!msnap_map_at(fs->files, i, &key, &val) || !*val ||
+		    key == MSNAP_ROOT_INO)
+			continue;
+		f = (struct msnap_file *)(uintptr_t)*val;
+		if (msnap_file_is_link(f) && !link_ok(fs, f))
+			drop[n++] = key;
+	}
+	/* Collected first: deleting may grow the map being walked. */
+	for (i = 0; i < n; i++)
+		msnap_file_del(fs, msnap_file_get(fs, drop[i]));
+	free(drop);
+	c.fixed = n;
+	for (i = 0; i < msnap_map_slots(fs->files); i++) {
+		if (!msnap_map_at(fs->files, i, &key, &val) || !*val ||
+		    key == MSNAP_ROOT_INO)
+			continue;
+		f = (struct msnap_file *)(uintptr_t)*val;
+		p = msnap_file_get(fs, f->parent);
+		if (f->name && (!p || !msnap_file_is_dir(p))) {
+			reparent(fs, f);
+			c.fixed++;
+		}
+	}
+	for (i = 0; i < msnap_map_slots(fs->files); i++) {
+		if (!msnap_map_at(fs->files, i, &key, &val) || !*val ||
+		    key == MSNAP_ROOT_INO)
+			continue;
+		f = (struct msnap_file *)(uintptr_t)*val;
+		if (msnap_file_is_dir(f))
+			walk_chain(fs, &c, key, true);
+	}
+	free(c.path);
+	msnap_map_free(c.state);
+	return c.fixed;
 }
 
 /* ---- page maps ------------------------------------------------------- */

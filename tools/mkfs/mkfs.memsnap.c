@@ -2,7 +2,8 @@
 /*
  * mkfs.memsnap: make a memsnap filesystem on a block device or image file.
  *
- *   mkfs.memsnap [-L label] [--log-size SIZE] [-f] [-q] DEVICE|IMAGE
+ *   mkfs.memsnap [-L label] [--log-size SIZE] [-O FEATURES] [-f] [-q]
+ *                DEVICE|IMAGE
  *
  * The layout and the initial state it writes are specified in
  * docs/format.md ("Layout", "The state mkfs writes").
@@ -29,6 +30,7 @@
 struct mkfs_opts {
 	const char	*label;
 	uint64_t	log_size;	/* bytes, 0: default */
+	uint64_t	incompat;	/* MSNAP_FEATURE_INCOMPAT_* to set */
 	bool		force;
 	bool		quiet;
 	const char	*path;
@@ -36,11 +38,14 @@ struct mkfs_opts {
 
 static void __attribute__((noreturn)) usage(FILE *f, int status)
 {
-	fprintf(f, "usage: mkfs.memsnap [-L label] [--log-size SIZE] [-f] [-q] DEVICE|IMAGE\n"
+	fprintf(f, "usage: mkfs.memsnap [-L label] [--log-size SIZE] [-O FEATURES] [-f] [-q]\n"
+		"                    DEVICE|IMAGE\n"
 		"  -L, --label LABEL   filesystem label, at most %d bytes\n"
 		"  -l, --log-size SIZE log size, a power of 2 with an optional\n"
 		"                      K, M, G or T suffix (default: device/64,\n"
 		"                      1 MiB to 64 MiB)\n"
+		"  -O, --features LIST features to set (NAME) or clear (^NAME),\n"
+		"                      comma separated: dirs (default: on)\n"
 		"  -f, --force         overwrite an existing filesystem\n"
 		"  -q, --quiet         print nothing on success\n"
 		"  -V, --version       print the version and exit\n",
@@ -89,11 +94,58 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* The features -O knows; log_nonce is in every version 2 filesystem. */
+static const struct feature {
+	const char	*name;
+	uint64_t	incompat;
+	bool		required;
+} features[] = {
+	{ "log_nonce",	MSNAP_FEATURE_INCOMPAT_LOG_NONCE, true },
+	{ "dirs",	MSNAP_FEATURE_INCOMPAT_DIRS, false },
+};
+
+#define NR_FEATURES	(sizeof(features) / sizeof(features[0]))
+
+/* "-O ^dirs", "-O dirs,log_nonce": as mke2fs -O, later words win. */
+static void parse_features(const char *list, uint64_t *incompat)
+{
+	char *copy = strdup(list), *word, *save = NULL;
+	const struct feature *ft;
+	const char *name;
+	bool clear;
+	size_t i;
+
+	if (!copy)
+		die("out of memory");
+	if (!list[strspn(list, ",")])
+		die("-O needs a feature list, such as ^dirs");
+	for (word = strtok_r(copy, ",", &save); word;
+	     word = strtok_r(NULL, ",", &save)) {
+		clear = *word == '^';
+		name = word + clear;
+		for (ft = NULL, i = 0; i < NR_FEATURES; i++)
+			if (!strcmp(features[i].name, name))
+				ft = &features[i];
+		if (!ft)
+			die("unknown feature '%s' (known: log_nonce, dirs)",
+			    name);
+		if (clear && ft->required)
+			die("feature %s cannot be cleared: every version 2 filesystem has it",
+			    name);
+		if (clear)
+			*incompat &= ~ft->incompat;
+		else
+			*incompat |= ft->incompat;
+	}
+	free(copy);
+}
+
 static void parse_args(int argc, char **argv, struct mkfs_opts *o)
 {
 	static const struct option longopts[] = {
 		{ "label",	required_argument, NULL, 'L' },
 		{ "log-size",	required_argument, NULL, 'l' },
+		{ "features",	required_argument, NULL, 'O' },
 		{ "force",	no_argument,	   NULL, 'f' },
 		{ "quiet",	no_argument,	   NULL, 'q' },
 		{ "version",	no_argument,	   NULL, 'V' },
@@ -102,8 +154,13 @@ static void parse_args(int argc, char **argv, struct mkfs_opts *o)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "L:l:fqVh", longopts, NULL)) != -1) {
+	o->incompat = MSNAP_FEATURE_INCOMPAT_LOG_NONCE |
+		      MSNAP_FEATURE_INCOMPAT_DIRS;
+	while ((c = getopt_long(argc, argv, "L:l:O:fqVh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'O':
+			parse_features(optarg, &o->incompat);
+			break;
 		case 'L':
 			o->label = optarg;
 			break;
@@ -281,12 +338,14 @@ static uint64_t log_size(const struct mkfs_opts *o, const struct msnap_dev *dev)
 }
 
 static void make_super(struct msnap_super *sb, const struct msnap_geom *g,
-		       const char *label, uint64_t now)
+		       const struct mkfs_opts *o, uint64_t now)
 {
+	const char *label = o->label;
+
 	memset(sb, 0, sizeof(*sb));
 	sb->magic = htole64(MSNAP_SB_MAGIC);
 	sb->version = htole32(MSNAP_VERSION);
-	sb->incompat = htole64(MSNAP_FEATURE_INCOMPAT_LOG_NONCE);
+	sb->incompat = htole64(o->incompat);
 	if (getrandom(sb->uuid, sizeof(sb->uuid), 0) != sizeof(sb->uuid) ||
 	    getrandom(&sb->log_nonce, sizeof(sb->log_nonce), 0) !=
 	    sizeof(sb->log_nonce))
@@ -439,6 +498,7 @@ static void summary(const struct mkfs_opts *o, const struct msnap_dev *dev,
 {
 	const unsigned char *u = sb->uuid;
 	char h[32];
+	size_t i;
 
 	printf("device:      %s\n", o->path);
 	printf("size:        %llu bytes (%s)\n",
@@ -454,8 +514,11 @@ static void summary(const struct mkfs_opts *o, const struct msnap_dev *dev,
 	       u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
 	       u[10], u[11], u[12], u[13], u[14], u[15]);
 	printf("label:       %s\n", sb->label[0] ? sb->label : "(none)");
-	printf("format:      version %u, features: log_nonce\n",
-	       le32(sb->version));
+	printf("format:      version %u, features:", le32(sb->version));
+	for (i = 0; i < NR_FEATURES; i++)
+		if (le64(sb->incompat) & features[i].incompat)
+			printf(" %s", features[i].name);
+	putchar('\n');
 	printf("log nonce:   %016llx\n", (unsigned long long)le64(sb->log_nonce));
 }
 
@@ -474,7 +537,7 @@ int main(int argc, char **argv)
 			   &g) || g.blocks - g.data_start < 2)
 		die("%s: no room for the data area", o.path);
 	check_not_in_use(&o, &dev);
-	make_super(&sb, &g, o.label, now);
+	make_super(&sb, &g, &o, now);
 	write_fs(&dev, &g, &sb, now);
 	if (!o.quiet)
 		summary(&o, &dev, &g, &sb);

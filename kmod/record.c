@@ -183,8 +183,13 @@ static size_t msnap_str_entry_size(struct msnap_entry_hdr *h, size_t head,
 	return hlen;
 }
 
-static size_t msnap_entry_size(struct msnap_entry_hdr *h)
+/*
+ * Without feature DIRS the INODE entry's rdev word is a reserved field:
+ * non-zero, the entry is malformed (the end of the log, as for fsck).
+ */
+static size_t msnap_entry_size(struct msnap_entry_hdr *h, bool dirs)
 {
+	struct msnap_entry_inode *i = (void *)h;
 	struct msnap_entry_symlink *sl = (void *)h;
 	struct msnap_entry_dirent *de = (void *)h;
 	struct msnap_entry_data *d = (void *)h;
@@ -199,7 +204,9 @@ static size_t msnap_entry_size(struct msnap_entry_hdr *h)
 			return 0;
 		return sizeof(*d);
 	case MSNAP_ENTRY_INODE:
-		return sizeof(struct msnap_entry_inode);
+		if (le16_to_cpu(h->len) != sizeof(*i) || (!dirs && i->rdev))
+			return 0;
+		return sizeof(*i);
 	case MSNAP_ENTRY_NAME:
 		if (le16_to_cpu(h->len) < sizeof(*n))
 			return 0;
@@ -233,7 +240,7 @@ static size_t msnap_entry_size(struct msnap_entry_hdr *h)
 }
 
 /* Check the entries of one log block parse exactly to bytes_used. */
-static bool msnap_log_block_parses(struct msnap_log_block *lb)
+static bool msnap_log_block_parses(struct msnap_log_block *lb, bool dirs)
 {
 	u32 used = le32_to_cpu(lb->bytes_used), off, len, n = 0;
 	struct msnap_entry_hdr *h;
@@ -246,7 +253,7 @@ static bool msnap_log_block_parses(struct msnap_log_block *lb)
 		h = (void *)(lb->payload + off);
 		len = le16_to_cpu(h->len);
 		if (len < sizeof(*h) || len % 8 || len > used - off ||
-		    len != msnap_entry_size(h) || h->reserved)
+		    len != msnap_entry_size(h, dirs) || h->reserved)
 			return false;
 	}
 	return n == le32_to_cpu(lb->entries);
@@ -271,7 +278,7 @@ static bool msnap_log_block_ok(struct msnap_sb_info *sbi,
 	       le32_to_cpu(lb->index) == index &&
 	       le64_to_cpu(lb->nonce) == sbi->log_nonce &&
 	       !memchr_inv(lb->reserved, 0, sizeof(lb->reserved)) &&
-	       msnap_log_block_parses(lb);
+	       msnap_log_block_parses(lb, msnap_has_dirs(sbi));
 }
 
 /*

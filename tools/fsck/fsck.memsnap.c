@@ -470,9 +470,10 @@ static void load_file(struct fsck *c, const struct msnap_inode *in,
 	if (S_ISLNK(f->mode))
 		msnap_file_set_symlink(f, in->symlink, (uint32_t)size);
 	if (ino != MSNAP_ROOT_INO)
-		msnap_file_set_name(fs, f, fs->dirs ? le64(in->parent) :
-				    MSNAP_ROOT_INO, in->name,
-				    le32(in->name_len));
+		/* Parent 0: the root, as written before the feature. */
+		msnap_file_set_name(fs, f, fs->dirs && in->parent ?
+				    le64(in->parent) : MSNAP_ROOT_INO,
+				    in->name, le32(in->name_len));
 	snprintf(what, sizeof(what), "inode %llu: page map", ULL(ino));
 	msnap_tree_walk(fs, &w, f->map_root, f->map_height);
 	if (fw.mapped != le64(in->blocks))

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # agree_test.sh --kernel REL: fsck.memsnap and the kernel agree on every
-# crafted image, in TAP.  Each case is a small image (a checkpoint with
+# crafted image, in TAP.  Each case is a small image (with feature DIRS
+# unless the case says otherwise: a checkpoint with
 # one file, then log records written by msnapimg.py, which knows the
 # format independently of tools/lib); fsck.memsnap -n runs on the host,
 # then one guest mounts every image read-only through a loop device.  An
@@ -25,7 +26,8 @@ case_() {
 	shift 2
 	rm -f "$img"
 	truncate -s 64M "$img"
-	"$mkfs" -q "$img" || return 1
+	# shellcheck disable=SC2086 # the options: words
+	"$mkfs" -q ${mkfs_opts:-} "$img" || return 1
 	local ds lb1
 	ds=$(python3 "$top/selftests/tools/msnapimg.py" "$img" sb data_start)
 	lb1=$(( $(python3 "$top/selftests/tools/msnapimg.py" "$img" sb log_blocks) - 1 ))
@@ -35,6 +37,7 @@ case_() {
 	local inj
 	for inj in "$@"; do
 		inj=${inj//@DS@/$ds}
+		inj=${inj//@DS200@/$((ds + 200))}
 		# shellcheck disable=SC2086 # one injection: its words
 		python3 "$top/selftests/tools/msnapimg.py" "$img" ${inj//@LB1@/$lb1}
 	done
@@ -59,6 +62,37 @@ case_ dup_final "two files with one name after the last record" \
 	"log 2 1 inode:6:100600:0 name:6:alpha"
 case_ log_start "superblock with log_start 3, one log block less, the layout consistent" \
 	"set 0 136 <Q 3" "set 0 144 <Q @LB1@" "set 1 136 <Q 3" "set 1 144 <Q @LB1@"
+
+# Feature DIRS (mkfs sets it by default).
+case_ dirs_valid "DIRS: mkdir, a move into it, a link, a symlink, a FIFO" \
+	"log 2 1 inode:6:40755:0 dirent:6:1:dir dirent:5:6:moved link:7:2:6:second" \
+	"log 3 2 inode:8:120777:3 dirent:8:6:sym symlink:8:abc inode:9:10644:0 dirent:9:1:fifo"
+case_ dirs_promote "DIRS: a file's name replaced by its link's, the link removed" \
+	"log 2 1 link:6:5:1:other" "log 3 2 dirent:5:1:other unlink:6"
+case_ dirs_no_parent "DIRS: DIRENT into a directory that does not exist" \
+	"log 2 1 dirent:5:42:x"
+case_ dirs_parent_file "DIRS: DIRENT into a regular file" \
+	"log 2 1 dirent:5:2:x"
+case_ dirs_link_dir "DIRS: LINK naming a directory" \
+	"log 2 1 inode:6:40755:0 dirent:6:1:d link:7:6:1:l"
+case_ dirs_rmdir_full "DIRS: UNLINK of a directory that still holds a file" \
+	"log 2 1 inode:6:40755:0 dirent:6:1:d dirent:5:6:x" "log 3 2 unlink:6"
+case_ dirs_loop "DIRS: a directory moved into its own subdirectory" \
+	"log 2 1 inode:6:40755:0 dirent:6:1:a inode:7:40755:0 dirent:7:6:b dirent:6:7:a"
+case_ dirs_dup "DIRS: two files with one name in a directory" \
+	"log 2 1 inode:6:40755:0 dirent:6:1:d dirent:5:6:x dirent:2:6:x"
+case_ dirs_symlink_bare "DIRS: a symlink without its SYMLINK entry" \
+	"log 2 1 inode:8:120777:3 dirent:8:1:s"
+case_ dirs_data_dir "DIRS: DATA for a directory" \
+	"log 2 1 inode:6:40755:0 dirent:6:1:d data:6:0:@DS200@"
+mkfs_opts="-O ^dirs"
+case_ nodirs_dirent "without DIRS: a DIRENT entry" \
+	"log 2 1 dirent:5:1:x"
+case_ nodirs_rdev "without DIRS: an INODE entry with a device number (the end of the log)" \
+	"log 2 1 inode:6:100600:0:7 name:6:dev"
+case_ nodirs_valid "without DIRS: the flat log of format version 2" \
+	"log 2 1 trunc:2:1:4096 unlink:5"
+mkfs_opts=
 
 echo "TAP version 13"
 echo "1..$((${#names[@]} + 2))"

@@ -8,7 +8,7 @@
 # point, N times (default 20; --long: 200) on the same drive images.
 # Layout "wal" (the default, docs/rocksdb.md): the write-ahead log on
 # memsnap (the root of a memsnap mount), the database on ext4 on a
-# second drive; "all": both in the root of the memsnap mount.  Each boot
+# second drive; "all": both in a directory of the memsnap mount.  Each boot
 # first checks what the previous cut left: fsck.memsnap -n clean before
 # mounting, RocksDB opens the database, every acknowledged key holds its
 # value, `ldb checkconsistency` passes (it reads the WAL directory from
@@ -56,7 +56,8 @@ if [ "$layout" = wal ]; then
 	disks+=(--disk "$ext")
 	db=/tmp/ext wal=$m
 else
-	db=$m wal=$m
+	# A directory of the mount, as a database on memsnap is kept.
+	db=$m/db wal=$m/db
 fi
 
 # Guest commands: mount what the layout uses; check what a cut left.
@@ -68,7 +69,7 @@ mounts="for c in /sys/class/nvme/nvme*; do
 		esac
 	done
 	$fsck -n \$d || exit 10
-	mkdir -p $m $db && mount -t memsnap \$d $m || exit 11"
+	mkdir -p $m && mount -t memsnap \$d $m && mkdir -p $db || exit 11"
 [ "$layout" = all ] || mounts+="
 	mount -t ext4 \$e $db || exit 11"
 check="$bin check $db $wal \$MSVM_RESULTS/acked || exit 12

@@ -9,9 +9,10 @@ memsnap filesystem in one boot and checks it in the next.
                                   printing POWER-CUT-NOW after N iterations
   reboot_guest.py cutcheck MNT    power cut case, boot 2 (after recovery)
   reboot_guest.py syncfs MNT N    syncfs case, boot 1: write N files with
-                                  write(2), no fsync, print SYNC-NOW, syncfs
-  reboot_guest.py synccheck MNT N syncfs case, boot 2: all N files whole,
-                                  or none of them (one commit)
+                                  write(2) in a tree of directories, and a
+                                  symlink, no fsync, print SYNC-NOW, syncfs
+  reboot_guest.py synccheck MNT N syncfs case, boot 2: the whole tree with
+                                  all N files whole, or nothing (one commit)
 
 The power-cut loop records in $MSVM_RESULTS (9p, host-backed, fsynced)
 the iteration it starts ("started") and, once every fsync of it has
@@ -230,9 +231,17 @@ def sync_pattern(i):
     return pattern("sync%d" % i, 16 * PAGE + 100 * i)
 
 
+def sync_name(i):
+    """File i of the syncfs case: in one of four directories, two deep."""
+    return os.path.join("t%d" % (i % 2), "d%d" % (i % 4), "f%03d" % i)
+
+
 def syncfs(mnt, nfiles):
     for i in range(nfiles):
-        write(os.path.join(mnt, "f%03d" % i), sync_pattern(i))
+        os.makedirs(os.path.dirname(os.path.join(mnt, sync_name(i))),
+                    exist_ok=True)
+        write(os.path.join(mnt, sync_name(i)), sync_pattern(i))
+    os.symlink(sync_name(0), os.path.join(mnt, "first"))
     print("SYNC-NOW", flush=True)
     fd = os.open(mnt, os.O_RDONLY | os.O_DIRECTORY)
     check(ctypes.CDLL(None, use_errno=True).syncfs(fd) == 0, "syncfs failed")
@@ -241,18 +250,20 @@ def syncfs(mnt, nfiles):
 
 
 def synccheck(mnt, nfiles):
-    names = sorted(os.listdir(mnt))
-    want = ["f%03d" % i for i in range(nfiles)]
-    if not names:
+    names = sorted(os.path.relpath(os.path.join(d, f), mnt)
+                   for d, _, files in os.walk(mnt) for f in files)
+    want = sorted([sync_name(i) for i in range(nfiles)] + ["first"])
+    if not names and not os.listdir(mnt):
         print("syncfs: none")
         return
     check(names == want, "files %s..., expected all %d or none" %
           (names[:5], nfiles))
-    for i, name in enumerate(want):
-        if name in names:
-            got = read(os.path.join(mnt, name))
-            check(got == sync_pattern(i), "%s: %d bytes, not its data" %
-                  (name, len(got)))
+    check(os.readlink(os.path.join(mnt, "first")) == sync_name(0),
+          "the symlink does not point at the first file")
+    for i in range(nfiles):
+        got = read(os.path.join(mnt, sync_name(i)))
+        check(got == sync_pattern(i), "%s: %d bytes, not its data" %
+              (sync_name(i), len(got)))
     print("syncfs: all")
 
 

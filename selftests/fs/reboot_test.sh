@@ -17,9 +17,10 @@
 #     committed part of an iteration no fsync covered yet), the log's
 #     records in order, the namespace a prefix; fsck.memsnap -n is clean
 #     before and after the recovery mount;
-#   - syncfs: 40 files written without fsync on a mount with commit=3600,
-#     then syncfs, and the power is cut around it; the next boot finds
-#     all 40 files whole or none of them (one commit), fsck clean.
+#   - syncfs: 40 files written without fsync in a tree of six directories
+#     on a mount with commit=3600, and a symlink, then syncfs, and the
+#     power is cut around it; the next boot finds the whole tree with all
+#     40 files whole, or nothing (one commit), fsck clean.
 #     Three rounds.
 set -u
 # shellcheck source=../lib/vmtap.sh

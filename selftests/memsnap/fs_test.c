@@ -942,7 +942,7 @@ TEST_F(fs, tmpfile_then_linkat)
  * A tree as tar and cp make it: every file's data, every name and every
  * symlink after unmount and mount, with nothing fsynced.
  */
-TEST_F(fs, tree_copy_survives_unmount)
+TEST_F_TIMEOUT(fs, tree_copy_survives_unmount, 300)
 {
 	char src[PATH_MAX], cmd[3 * PATH_MAX];
 

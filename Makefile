@@ -10,6 +10,8 @@
 #   make check-debug     every suite on the debug kernel (KASAN, lockdep,
 #                        DEBUG_VM, kmemleak; tools/debug-kernel)
 #   make demo            the main job, in a QEMU guest
+#   make xfstests        fstests' CI list, fsx and fsstress on each kernel
+#                        (XFSTESTS=full: the whole generic auto group)
 #   make install         module, library, headers, tools, ports, man pages
 #                        (PREFIX=/usr/local, DESTDIR honoured)
 #
@@ -42,7 +44,7 @@ export VERSION PREFIX LIBDIR INCLUDEDIR
 .PHONY: all module modules-all lib tools ports selftests check check-quick demo \
 	check-debug debug-kernel \
 	install install-module install-lib install-tools install-ports \
-	dkms-src deps bench bench-rocksdb \
+	dkms-src deps bench bench-rocksdb xfstests \
 	clean distclean
 
 all: module lib tools ports
@@ -98,6 +100,15 @@ bench: deps lib tools
 # RocksDB's db_bench on ext4 and memsnap (docs/performance.md).
 bench-rocksdb: deps tools
 	@for k in $${KERNEL:-$$(tools/kernels)}; do tools/bench/rocksdb --kernel $$k || exit 1; done
+
+# fstests ("xfstests", third-party, unpacked from ../shared/third_party):
+# the CI list and fsx/fsstress on each supported kernel; XFSTESTS=full for
+# the whole generic "auto" group (docs/testing.md, "xfstests").
+xfstests: deps tools
+	@rc=0; for k in $${KERNEL:-$$(tools/kernels)}; do \
+		tools/xfstests --$(if $(filter full,$(XFSTESTS)),full,quick) --kernel $$k; \
+		s=$$?; [ $$s = 77 ] && exit 0; [ $$s = 0 ] || rc=1; \
+	done; exit $$rc
 
 install: install-module install-lib install-tools install-ports
 

@@ -553,34 +553,14 @@ static int msnap_drop_name(struct inode *dir, struct dentry *dentry,
 	return 0;
 }
 
-static int msnap_unlink(struct inode *dir, struct dentry *dentry)
+/* unlink(2) and rmdir(2) (@rmdir) of @dentry in @dir. */
+static int msnap_remove(struct inode *dir, struct dentry *dentry, bool rmdir)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(dir->i_sb);
 	struct inode *put = NULL;
 	int err;
 
-	mutex_lock(&sbi->commit_mutex);
-	err = msnap_nslog_room(sbi, false);
-	if (err)
-		goto out_unlock;
-	err = msnap_drop_name(dir, dentry, &put);
-	if (err)
-		goto out_unlock;
-	msnap_dir_changed(dir);
-	err = simple_unlink(dir, dentry);
-out_unlock:
-	mutex_unlock(&sbi->commit_mutex);
-	iput(put);
-	return err;
-}
-
-static int msnap_rmdir(struct inode *dir, struct dentry *dentry)
-{
-	struct msnap_sb_info *sbi = MSNAP_SB(dir->i_sb);
-	struct inode *put = NULL;
-	int err;
-
-	if (!simple_empty(dentry))
+	if (rmdir && !simple_empty(dentry))
 		return -ENOTEMPTY;
 	mutex_lock(&sbi->commit_mutex);
 	err = msnap_nslog_room(sbi, false);
@@ -590,11 +570,21 @@ static int msnap_rmdir(struct inode *dir, struct dentry *dentry)
 	if (err)
 		goto out_unlock;
 	msnap_dir_changed(dir);
-	err = simple_rmdir(dir, dentry);
+	err = rmdir ? simple_rmdir(dir, dentry) : simple_unlink(dir, dentry);
 out_unlock:
 	mutex_unlock(&sbi->commit_mutex);
 	iput(put);
 	return err;
+}
+
+static int msnap_unlink(struct inode *dir, struct dentry *dentry)
+{
+	return msnap_remove(dir, dentry, false);
+}
+
+static int msnap_rmdir(struct inode *dir, struct dentry *dentry)
+{
+	return msnap_remove(dir, dentry, true);
 }
 
 static int msnap_rename(msnap_idmap_t *idmap, struct inode *old_dir,

@@ -85,14 +85,20 @@ static size_t msnap_nslog_entry(enum msnap_entry_type type,
 }
 
 /* The longest entry msnap_nslog_entry() builds, and a margin. */
+#define MSNAP_NSLOG_NAME_MAX	(sizeof(struct msnap_entry_link) +	\
+				 MSNAP_NAME_MAX + 8)
 #define MSNAP_NSLOG_ENTRY_MAX						\
-	(max(sizeof(struct msnap_entry_link) + MSNAP_NAME_MAX,		\
-	     sizeof(struct msnap_entry_symlink) + MSNAP_SYMLINK_MAX) + 8)
+	max(MSNAP_NSLOG_NAME_MAX, sizeof(struct msnap_entry_symlink) +	\
+	    MSNAP_SYMLINK_MAX + 8)
 /* Entries one namespace operation queues at most (rename: 3). */
 #define MSNAP_NSLOG_OP_ENTRIES		4
 
-/* Room for @need more zeroed bytes at the end of the namespace queue. */
-static int msnap_nslog_reserve(struct msnap_sb_info *sbi, size_t need)
+/*
+ * Room for @need more bytes at the end of the namespace queue, zeroed
+ * when @zero (an entry about to be built there).
+ */
+static int msnap_nslog_reserve(struct msnap_sb_info *sbi, size_t need,
+			       bool zero)
 {
 	void *buf;
 
@@ -104,7 +110,8 @@ static int msnap_nslog_reserve(struct msnap_sb_info *sbi, size_t need)
 		sbi->nslog_buf = buf;
 		sbi->nslog_cap = sbi->nslog_cap * 2 + 2 * need;
 	}
-	memset(sbi->nslog_buf + sbi->nslog_len, 0, need);
+	if (zero)
+		memset(sbi->nslog_buf + sbi->nslog_len, 0, need);
 	return 0;
 }
 
@@ -119,7 +126,10 @@ int msnap_nslog_add(struct msnap_sb_info *sbi, enum msnap_entry_type type,
 	int err;
 
 	lockdep_assert_held(&sbi->commit_mutex);
-	err = msnap_nslog_reserve(sbi, MSNAP_NSLOG_ENTRY_MAX);
+	/* Only a SYMLINK entry can be longer than a name's. */
+	err = msnap_nslog_reserve(sbi, type == MSNAP_ENTRY_SYMLINK ?
+				  MSNAP_NSLOG_ENTRY_MAX : MSNAP_NSLOG_NAME_MAX,
+				  true);
 	if (err)
 		return err;
 	sbi->nslog_len += msnap_nslog_entry(type, inode, sbi->nslog_buf + sbi->nslog_len);
@@ -138,7 +148,7 @@ int msnap_nslog_add_data(struct msnap_sb_info *sbi, u64 ino, pgoff_t index,
 	int err;
 
 	lockdep_assert_held(&sbi->commit_mutex);
-	err = msnap_nslog_reserve(sbi, need);
+	err = msnap_nslog_reserve(sbi, need, true);
 	if (err)
 		return err;
 	d = sbi->nslog_buf + sbi->nslog_len;
@@ -175,7 +185,7 @@ int msnap_nslog_room(struct msnap_sb_info *sbi, bool reserve)
 			return err;
 	}
 	err = msnap_nslog_reserve(sbi, MSNAP_NSLOG_OP_ENTRIES *
-				  MSNAP_NSLOG_ENTRY_MAX);
+				  MSNAP_NSLOG_ENTRY_MAX, false);
 	if (err)
 		return err;
 	return msnap_meta_room(sbi->sb, MSNAP_META_OP, reserve);

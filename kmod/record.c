@@ -167,18 +167,23 @@ void msnap_record_done(struct msnap_sb_info *sbi, struct msnap_record *rec)
  * kernel and fsck end the log at the same record.
  */
 /*
- * The length of a string entry whose fixed part is @head bytes, whose
- * @reserved word is zero and whose @len string bytes (1 to @max) are
- * zero padded to 8, or 0 if it is not so.
+ * The length of a string entry whose fixed part is @head bytes, with
+ * its reserved word and string length at @reserved and @len: the word
+ * zero, 1 to @max string bytes zero padded to 8; 0 if it is not so.
+ * Reads nothing past the header before checking the entry holds @head.
  */
 static size_t msnap_str_entry_size(struct msnap_entry_hdr *h, size_t head,
-				   __le32 reserved, u32 len, u32 max)
+				   const __le32 *reserved, const __le32 *len,
+				   u32 max)
 {
 	size_t hlen = le16_to_cpu(h->len);
+	u32 n;
 
-	if (hlen < head || reserved || !len || len > max ||
-	    hlen != round_up(head + len, 8) ||
-	    memchr_inv((char *)h + head + len, 0, hlen - head - len))
+	if (hlen < head || *reserved)
+		return 0;
+	n = le32_to_cpu(*len);
+	if (!n || n > max || hlen != round_up(head + n, 8) ||
+	    memchr_inv((char *)h + head + n, 0, hlen - head - n))
 		return 0;
 	return hlen;
 }
@@ -196,7 +201,7 @@ static size_t msnap_entry_size(struct msnap_entry_hdr *h, bool dirs)
 	struct msnap_entry_name *n = (void *)h;
 	struct msnap_entry_link *l = (void *)h;
 
-	/* The fixed part is within the block: the caller checked h->len. */
+	/* h->len is within the block (the caller checked): read only in it. */
 	switch (le16_to_cpu(h->type)) {
 	case MSNAP_ENTRY_DATA:
 		/* Read past the header only within the entry's length. */
@@ -208,29 +213,17 @@ static size_t msnap_entry_size(struct msnap_entry_hdr *h, bool dirs)
 			return 0;
 		return sizeof(*i);
 	case MSNAP_ENTRY_NAME:
-		if (le16_to_cpu(h->len) < sizeof(*n))
-			return 0;
-		return msnap_str_entry_size(h, sizeof(*n), n->reserved,
-					    le32_to_cpu(n->name_len),
-					    MSNAP_NAME_MAX);
+		return msnap_str_entry_size(h, sizeof(*n), &n->reserved,
+					    &n->name_len, MSNAP_NAME_MAX);
 	case MSNAP_ENTRY_DIRENT:
-		if (le16_to_cpu(h->len) < sizeof(*de))
-			return 0;
-		return msnap_str_entry_size(h, sizeof(*de), de->reserved,
-					    le32_to_cpu(de->name_len),
-					    MSNAP_NAME_MAX);
+		return msnap_str_entry_size(h, sizeof(*de), &de->reserved,
+					    &de->name_len, MSNAP_NAME_MAX);
 	case MSNAP_ENTRY_LINK:
-		if (le16_to_cpu(h->len) < sizeof(*l))
-			return 0;
-		return msnap_str_entry_size(h, sizeof(*l), l->reserved,
-					    le32_to_cpu(l->name_len),
-					    MSNAP_NAME_MAX);
+		return msnap_str_entry_size(h, sizeof(*l), &l->reserved,
+					    &l->name_len, MSNAP_NAME_MAX);
 	case MSNAP_ENTRY_SYMLINK:
-		if (le16_to_cpu(h->len) < sizeof(*sl))
-			return 0;
-		return msnap_str_entry_size(h, sizeof(*sl), sl->reserved,
-					    le32_to_cpu(sl->len),
-					    MSNAP_SYMLINK_MAX);
+		return msnap_str_entry_size(h, sizeof(*sl), &sl->reserved,
+					    &sl->len, MSNAP_SYMLINK_MAX);
 	case MSNAP_ENTRY_UNLINK:
 		return sizeof(struct msnap_entry_unlink);
 	case MSNAP_ENTRY_TRUNCATE:

@@ -269,6 +269,37 @@ static void msnap_drop_new(struct inode *inode)
 }
 
 /*
+ * Give the new @inode its first name, @dentry in @dir: its INODE, name
+ * and (a symlink) SYMLINK entries, queued all or none, and its place in
+ * the namespace.  The caller instantiates @dentry.
+ */
+static int msnap_name_new(struct inode *dir, struct inode *inode,
+			  struct dentry *dentry)
+{
+	struct msnap_sb_info *sbi = MSNAP_SB(dir->i_sb);
+	struct msnap_inode_info *mi = MSNAP_I(inode);
+	size_t mark = sbi->nslog_len;
+	int err;
+
+	msnap_set_name(mi, dir, &dentry->d_name);
+	err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
+	if (!err)
+		err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, inode);
+	if (!err && mi->symlink)
+		err = msnap_nslog_add(sbi, MSNAP_ENTRY_SYMLINK, inode);
+	if (err) {
+		sbi->nslog_len = mark;
+		return err;
+	}
+	msnap_count_inode(sbi);
+	msnap_mark_ckpt(inode);
+	msnap_dir_changed(dir);
+	mi->dentry = dentry;
+	list_add_tail(&mi->live_entry, &sbi->live_list);
+	return 0;
+}
+
+/*
  * A new inode of @mode (a symlink to @symlink) named @dentry in @dir:
  * its INODE, name and SYMLINK entries are queued, all or none.  Caller
  * holds commit_mutex and has made room (msnap_nslog_room()).
@@ -278,7 +309,6 @@ static int msnap_make(msnap_idmap_t *idmap, struct inode *dir,
 		      const char *symlink)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(dir->i_sb);
-	size_t mark;
 	struct inode *inode;
 	struct msnap_inode_info *mi;
 	int err;
@@ -288,7 +318,6 @@ static int msnap_make(msnap_idmap_t *idmap, struct inode *dir,
 		if (err)
 			return err;
 	}
-	mark = sbi->nslog_len;
 	inode = msnap_new_inode(dir->i_sb, msnap_new_ino(sbi), mode);
 	if (IS_ERR(inode))
 		return PTR_ERR(inode);
@@ -297,7 +326,6 @@ static int msnap_make(msnap_idmap_t *idmap, struct inode *dir,
 	inode_set_atime_to_ts(inode, inode_set_ctime_current(inode));
 	inode_set_mtime_to_ts(inode, inode_get_ctime(inode));
 	inode->i_rdev = rdev;
-	msnap_set_name(mi, dir, &dentry->d_name);
 	if (symlink) {
 		mi->symlink = kstrdup(symlink, GFP_KERNEL);
 		if (!mi->symlink) {
@@ -310,26 +338,15 @@ static int msnap_make(msnap_idmap_t *idmap, struct inode *dir,
 	}
 	/* S_ISGID of a directory may have changed the mode: set the ops. */
 	msnap_set_ops(inode);
-	err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
-	if (!err)
-		err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, inode);
-	if (!err && symlink)
-		err = msnap_nslog_add(sbi, MSNAP_ENTRY_SYMLINK, inode);
+	err = msnap_name_new(dir, inode, dentry);
 	if (err)
-		goto out_drop_entries;
-	msnap_count_inode(sbi);
-	msnap_mark_ckpt(inode);
+		goto out_drop_inode;
 	if (S_ISDIR(mode))
 		inc_nlink(dir);
-	msnap_dir_changed(dir);
-	mi->dentry = dentry;
-	list_add_tail(&mi->live_entry, &sbi->live_list);
 	d_instantiate_new(dentry, inode);
 	dget(dentry);	/* pinned, as in ramfs; see msnap_unpin_all() */
 	return 0;
 
-out_drop_entries:
-	sbi->nslog_len = mark;
 out_drop_inode:
 	msnap_drop_new(inode);
 	return err;
@@ -416,31 +433,20 @@ static int msnap_tmpfile(msnap_idmap_t *idmap, struct inode *dir,
 static int msnap_link_tmpfile(struct dentry *old_dentry, struct inode *dir,
 			      struct dentry *dentry)
 {
-	struct msnap_sb_info *sbi = MSNAP_SB(dir->i_sb);
 	struct inode *inode = d_inode(old_dentry);
 	struct msnap_inode_info *mi = MSNAP_I(inode);
-	size_t mark = sbi->nslog_len;
 	int err;
 
 	if (mi->inode_block || mi->released)
 		return -ENOENT;	/* it had a name once: never again */
-	msnap_set_name(mi, dir, &dentry->d_name);
 	/* Nothing of it is on disk: holes up to its size until persisted. */
 	mi->disk_size = i_size_read(inode);
-	err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
-	if (!err)
-		err = msnap_nslog_add(sbi, MSNAP_ENTRY_NAME, inode);
+	err = msnap_name_new(dir, inode, dentry);
 	if (err) {
 		mi->disk_size = 0;
-		sbi->nslog_len = mark;
 		return err;
 	}
 	mi->unlinked = false;
-	msnap_count_inode(sbi);
-	msnap_mark_ckpt(inode);
-	msnap_dir_changed(dir);
-	mi->dentry = dentry;
-	list_add_tail(&mi->live_entry, &sbi->live_list);
 	return simple_link(old_dentry, dir, dentry);
 }
 

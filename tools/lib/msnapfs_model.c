@@ -346,6 +346,24 @@ bool msnap_file_is_dir(const struct msnap_file *f)
 
 /* ---- the namespace after the last record ----------------------------- */
 
+/*
+ * The inode at slot *@i of the files map or after it, the root
+ * directory left out; *@i is then past it.  NULL at the end.
+ */
+static struct msnap_file *next_inode(struct msnap_fs *fs, size_t *i)
+{
+	uint64_t key, *val;
+	size_t slot;
+
+	while (*i < msnap_map_slots(fs->files)) {
+		slot = (*i)++;
+		if (msnap_map_at(fs->files, slot, &key, &val) && *val &&
+		    key != MSNAP_ROOT_INO)
+			return (struct msnap_file *)(uintptr_t)*val;
+	}
+	return NULL;
+}
+
 #define ULL(x)	((unsigned long long)(x))
 
 /* Each live inode's parent, and each link inode's target. */
@@ -467,26 +485,15 @@ void msnap_namespace_check(struct msnap_fs *fs)
 {
 	struct chain c = { .state = msnap_map_new() };
 	struct msnap_file *f;
-	uint64_t key, *val;
 	size_t i;
 
 	if (!fs->dirs)
 		return;
-	for (i = 0; i < msnap_map_slots(fs->files); i++) {
-		if (!msnap_map_at(fs->files, i, &key, &val) || !*val ||
-		    key == MSNAP_ROOT_INO)
-			continue;
-		f = (struct msnap_file *)(uintptr_t)*val;
+	for (i = 0; (f = next_inode(fs, &i)); )
 		check_refs(fs, f);
-	}
-	for (i = 0; i < msnap_map_slots(fs->files); i++) {
-		if (!msnap_map_at(fs->files, i, &key, &val) || !*val ||
-		    key == MSNAP_ROOT_INO)
-			continue;
-		f = (struct msnap_file *)(uintptr_t)*val;
+	for (i = 0; (f = next_inode(fs, &i)); )
 		if (msnap_file_is_dir(f))
-			walk_chain(fs, &c, key, false);
-	}
+			walk_chain(fs, &c, f->ino, false);
 	free(c.path);
 	msnap_map_free(c.state);
 }
@@ -510,42 +517,28 @@ unsigned long msnap_namespace_fix(struct msnap_fs *fs)
 {
 	struct chain c = { .state = msnap_map_new() };
 	struct msnap_file *f, *p;
-	uint64_t key, *val, *drop;
+	uint64_t *drop;
 	size_t i, n = 0;
 
 	drop = msnap_alloc((msnap_map_slots(fs->files) + 1) * sizeof(*drop));
-	for (i = 0; i < msnap_map_slots(fs->files); i++) {
-		if (!msnap_map_at(fs->files, i, &key, &val) || !*val ||
-		    key == MSNAP_ROOT_INO)
-			continue;
-		f = (struct msnap_file *)(uintptr_t)*val;
+	for (i = 0; (f = next_inode(fs, &i)); )
 		if (msnap_file_is_link(f) && !link_ok(fs, f))
-			drop[n++] = key;
-	}
+			drop[n++] = f->ino;
 	/* Collected first: deleting may grow the map being walked. */
 	for (i = 0; i < n; i++)
 		msnap_file_del(fs, msnap_file_get(fs, drop[i]));
 	free(drop);
 	c.fixed = n;
-	for (i = 0; i < msnap_map_slots(fs->files); i++) {
-		if (!msnap_map_at(fs->files, i, &key, &val) || !*val ||
-		    key == MSNAP_ROOT_INO)
-			continue;
-		f = (struct msnap_file *)(uintptr_t)*val;
+	for (i = 0; (f = next_inode(fs, &i)); ) {
 		p = msnap_file_get(fs, f->parent);
 		if (f->name && (!p || !msnap_file_is_dir(p))) {
 			reparent(fs, f);
 			c.fixed++;
 		}
 	}
-	for (i = 0; i < msnap_map_slots(fs->files); i++) {
-		if (!msnap_map_at(fs->files, i, &key, &val) || !*val ||
-		    key == MSNAP_ROOT_INO)
-			continue;
-		f = (struct msnap_file *)(uintptr_t)*val;
+	for (i = 0; (f = next_inode(fs, &i)); )
 		if (msnap_file_is_dir(f))
-			walk_chain(fs, &c, key, true);
-	}
+			walk_chain(fs, &c, f->ino, true);
 	free(c.path);
 	msnap_map_free(c.state);
 	return c.fixed;

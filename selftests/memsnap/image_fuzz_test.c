@@ -170,6 +170,19 @@ static void trace_image(struct __test_metadata *_metadata, const char *res,
 }
 
 /*
+ * List the mount and read every file in it; 0 when all of it reads.  A
+ * valid file can be 16 TiB of holes: read the first 4 MiB (more than any
+ * page the workload or a damaged page map of height 1 maps), not all of
+ * it.  An empty root directory (what a repair leaves of a filesystem
+ * whose every file was lost) reads.
+ */
+static int read_files(void)
+{
+	return msnap_sh("cd %s && ls -la > /dev/null && r=0 && for f in *; do [ -e \"$f\" ] || continue; head -c 4194304 \"$f\" > /dev/null 2>&1 || r=1; done; exit $r",
+			MNT);
+}
+
+/*
  * fsck.memsnap -y on a copy of the damaged image (work): it repairs it
  * (exit 1; then fsck -n is clean and the kernel mounts it and reads every
  * file) or leaves it alone (exit 0: nothing wrong, try_image mounts it;
@@ -228,7 +241,7 @@ static int try_repair(struct __test_metadata *_metadata, struct stats *st,
 		       strerror(errno));
 		bad++;
 	} else {
-		if (msnap_sh("cd %s && ls -la > /dev/null && r=0 && for f in *; do head -c 4194304 \"$f\" > /dev/null || r=1; done; exit $r", MNT)) {
+		if (read_files()) {
 			TH_LOG("%s: repaired, mounted, but the files do not read", what);
 			bad++;
 		}
@@ -286,13 +299,8 @@ static void try_image(struct __test_metadata *_metadata, struct stats *st,
 		st->mounted_flagged += rc != 0;
 		if (must_refuse && st->bad++ < 20)
 			TH_LOG("%s: mounted, but the kernel must refuse it", what);
-		/*
-		 * Read everything; errors are allowed only on damaged images.
-		 * A valid file can be 16 TiB of holes: read the first 4 MiB
-		 * (more than any page the workload or a damaged page map
-		 * of height 1 maps), not all of it.
-		 */
-		rc2 = msnap_sh("cd %s && ls -la > /dev/null && r=0 && for f in *; do head -c 4194304 \"$f\" > /dev/null 2>&1 || r=1; done; exit $r", MNT);
+		/* Read everything; errors are allowed only on damaged images. */
+		rc2 = read_files();
 		if (rc == 0 && rc2 != 0 && st->bad++ < 20)
 			TH_LOG("%s: fsck clean, mounted, but the files do not read", what);
 		if (umount2(MNT, 0) && st->bad++ < 20)

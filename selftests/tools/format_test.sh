@@ -427,6 +427,15 @@ expect 8 'format version 1' "-y of a version 1 image: exit 8"
 unchanged
 result $? "-y of a version 1 image: unchanged"
 
+fresh
+inject log 1 0 inode:5:100600:4096 name:5:new "data:5:0:$((ds + 100))"
+inject flip $((ds + 1)) 1000
+fsck_bad "root directory \\(inode 1\\) missing" "an unreadable root directory: fsck says it is missing, exit 4"
+run "$fsck" -y "$img"
+repaired "-y re-creates an unreadable root directory: exit 1, then -n is clean"
+"$fsck" -v "$img" | grep -qE '^files: +1$'
+result $? "-y replays the log into the re-created root: the log's file is kept"
+
 # ---- feature DIRS ----
 # nodirs: a new image made with -O ^dirs (the flat namespace).
 nodirs() {

@@ -513,6 +513,15 @@ static void check_inode(struct msnap_fs *fs, void *ctx, uint64_t ino,
 
 /* ---- the checkpoint as a whole --------------------------------------- */
 
+/* An empty root directory, owned by root, mode 0755, made now. */
+static void stand_in_root(struct msnap_fs *fs)
+{
+	struct msnap_file *f;
+
+	f = msnap_file_add(fs, MSNAP_ROOT_INO, S_IFDIR | 0755, 0);
+	f->a.atime_sec = f->a.mtime_sec = f->a.ctime_sec = time(NULL);
+}
+
 static void check_tree(struct fsck *c)
 {
 	struct msnap_fs *fs = &c->fs;
@@ -520,8 +529,15 @@ static void check_tree(struct fsck *c)
 
 	msnap_tree_walk(fs, &w, le64(fs->sb.inode_root),
 			le32(fs->sb.inode_height));
-	if (!msnap_file_get(fs, MSNAP_ROOT_INO))
+	/*
+	 * A repair re-creates a missing root directory: stand it in now, so
+	 * that the log replays into it (a file the log creates at the top
+	 * names inode 1 as its parent) and the repair keeps those files.
+	 */
+	if (!msnap_file_get(fs, MSNAP_ROOT_INO)) {
 		msnap_problem(fs, "root directory (inode 1) missing");
+		stand_in_root(fs);
+	}
 	if (fs->nr_files != le64(fs->sb.inodes))
 		msnap_problem_safe(fs, "superblock: inodes is %llu, but there are %llu files",
 				   ULL(le64(fs->sb.inodes)), ULL(fs->nr_files));
@@ -955,15 +971,10 @@ static int write_checkpoint(struct repair *r, enum mode mode)
 	uint32_t copy = le32(fs->sb.bitmap_copy);
 	uint64_t key, *val, *inos, next_ino, blk, i;
 	struct builder t = { .r = r };
-	struct msnap_file *f;
 	struct msnap_super sb;
 	struct msnap_bitmap bm;
 	size_t n = 0;
 
-	if (!msnap_file_get(fs, MSNAP_ROOT_INO)) {
-		f = msnap_file_add(fs, MSNAP_ROOT_INO, S_IFDIR | 0755, 0);
-		f->a.atime_sec = f->a.mtime_sec = f->a.ctime_sec = time(NULL);
-	}
 	if (mode == YES && fs->dirs)
 		r->moved = msnap_namespace_fix(fs);
 	inos = msnap_alloc((msnap_map_slots(fs->files) + 1) * sizeof(*inos));

@@ -241,10 +241,13 @@ static int msnap_file_mmap(struct file *file, struct vm_area_struct *vma)
 }
 
 /*
- * poll/epoll: readable once every commit issued on the filesystem so far
- * is durable, so an event loop can wait for its MSNAP_ASYNC persists.
+ * poll/epoll on a directory: readable once every commit issued on the
+ * filesystem so far is durable, so an event loop can wait for its
+ * MSNAP_ASYNC persists.  Not on a regular file: io_uring takes a file
+ * with ->poll for one whose readiness poll reports, and would wait for
+ * this event (or, for a write, for POLLOUT) before every buffered IO.
  */
-static __poll_t msnap_file_poll(struct file *file, poll_table *wait)
+static __poll_t msnap_dir_poll(struct file *file, poll_table *wait)
 {
 	struct msnap_sb_info *sbi = MSNAP_SB(file_inode(file)->i_sb);
 
@@ -283,7 +286,6 @@ const struct file_operations msnap_file_operations = {
 	.write_iter	= generic_file_write_iter,
 	.mmap		= msnap_file_mmap,
 	.fsync		= msnap_file_fsync,
-	.poll		= msnap_file_poll,
 	.unlocked_ioctl	= msnap_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 	.uring_cmd	= msnap_uring_cmd,
@@ -298,6 +300,7 @@ const struct file_operations msnap_dir_operations = {
 	.read		= generic_read_dir,
 	.iterate_shared	= dcache_readdir,
 	.fsync		= msnap_dir_fsync,
+	.poll		= msnap_dir_poll,
 	.unlocked_ioctl	= msnap_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
 };

@@ -709,8 +709,13 @@ static int msnap_setattr(msnap_idmap_t *idmap, struct dentry *dentry,
 	}
 	setattr_copy(idmap, inode, iattr);
 	msnap_mark_ckpt(inode);
-	/* An unlinked file's attributes stay in memory (see above). */
-	if (inode->i_ino != MSNAP_ROOT_INO && !MSNAP_I(inode)->unlinked)
+	/*
+	 * An unlinked file's attributes stay in memory (see above); the
+	 * root's are logged with feature DIRS (format.md), else they wait
+	 * for the next checkpoint.
+	 */
+	if (!MSNAP_I(inode)->unlinked &&
+	    (inode->i_ino != MSNAP_ROOT_INO || msnap_has_dirs(sbi)))
 		err = msnap_nslog_add(sbi, MSNAP_ENTRY_INODE, inode);
 out_unlock:
 	mutex_unlock(&sbi->commit_mutex);

@@ -193,7 +193,10 @@ static int msnap_replay_inode(struct msnap_mount *m, u64 ino,
 	u32 mode = le32_to_cpu(e->mode);
 	const char *why;
 
-	if (ino < MSNAP_FIRST_INO || (inode && MSNAP_I(inode)->unlinked))
+	/* The root takes INODE entries with feature DIRS only. */
+	if ((ino < MSNAP_FIRST_INO &&
+	     (ino != MSNAP_ROOT_INO || !msnap_has_dirs(sbi))) ||
+	    (inode && MSNAP_I(inode)->unlinked))
 		return -EUCLEAN;
 	why = msnap_attrs_bad(ino, e, msnap_has_dirs(sbi));
 	if (why) {

@@ -1701,6 +1701,57 @@ TEST_F(crash, namespace_tree_replays)
 	EXPECT_EQ(0, crash_done(self, &c));
 }
 
+/*
+ * The root directory's own attributes (chmod 1777 of a shared mount,
+ * chown, utimes) commit with a directory fsync as any directory's do,
+ * not only at the next checkpoint.
+ */
+TEST_F(crash, root_attributes_replay)
+{
+	struct timespec ts[2] = { { 1000000000, 5 }, { 1200000000, 7 } };
+	struct img c;
+	struct stat st;
+	int dfd, rc;
+
+	ASSERT_EQ(0, img_mount(&self->live, self->mnt, "commit=3600"));
+	ASSERT_EQ(0, mkdir(CP(self->mnt, "d"), 0755));
+	ASSERT_EQ(0, chmod(self->mnt, 01777));
+	ASSERT_EQ(0, chown(self->mnt, 1000, 1001));
+	ASSERT_EQ(0, utimensat(AT_FDCWD, self->mnt, ts, 0));
+	ASSERT_EQ(0, chmod(CP(self->mnt, "d"), 0700));
+	dfd = open(self->mnt, O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, dfd);
+	EXPECT_EQ(0, fsync(dfd));
+	/* After the commit: not in the crash image. */
+	ASSERT_EQ(0, chmod(self->mnt, 0711));
+
+	ASSERT_EQ(0, crash_recover(self, &c, "crash1", &rc));
+	EXPECT_EQ(0, rc);
+	ASSERT_EQ(0, stat(self->aux, &st));
+	EXPECT_EQ(S_IFDIR | 01777, st.st_mode);
+	EXPECT_EQ(1000, st.st_uid);
+	EXPECT_EQ(1001, st.st_gid);
+	EXPECT_EQ(1200000000, st.st_mtim.tv_sec);
+	EXPECT_EQ(7, st.st_mtim.tv_nsec);
+	ASSERT_EQ(0, stat(CP(self->aux, "d"), &st));
+	EXPECT_EQ(S_IFDIR | 0700, st.st_mode);
+	EXPECT_EQ(0, crash_done(self, &c));
+
+	/* The later chmod with the next commit; a remount keeps it. */
+	EXPECT_EQ(0, fsync(dfd));
+	close(dfd);
+	ASSERT_EQ(0, crash_recover(self, &c, "crash2", &rc));
+	EXPECT_EQ(0, rc);
+	ASSERT_EQ(0, stat(self->aux, &st));
+	EXPECT_EQ(S_IFDIR | 0711, st.st_mode);
+	umount2(self->aux, 0);
+	ASSERT_EQ(0, mount(c.dev, self->aux, FSTYPE, 0, NULL));
+	ASSERT_EQ(0, stat(self->aux, &st));
+	EXPECT_EQ(S_IFDIR | 0711, st.st_mode);
+	EXPECT_EQ(1000, st.st_uid);
+	EXPECT_EQ(0, crash_done(self, &c));
+}
+
 TEST_F(crash, commit_interval)
 {
 	struct img c;

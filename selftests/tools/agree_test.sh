@@ -54,8 +54,10 @@ case_ inode_after_unlink "INODE (and NAME) for a file unlinked earlier in the re
 	"log 2 1 unlink:5 inode:5:100600:0 name:5:again"
 case_ inode_after_unlink2 "INODE for a file unlinked by an earlier record" \
 	"log 2 1 unlink:5" "log 3 2 inode:5:100600:0 name:5:again"
-case_ inode_root "INODE for inode 1, the root directory" \
-	"log 2 1 inode:1:40755:0"
+case_ inode_root "INODE for inode 1, the root directory: its attributes (DIRS)" \
+	"log 2 1 inode:1:41777:0"
+case_ inode_root_file "INODE making the root directory a regular file" \
+	"log 2 1 inode:1:100644:0"
 case_ dup_transient "two files with one name after a record, one unlinked by the next" \
 	"log 2 1 inode:6:100600:0 name:6:alpha" "log 3 2 unlink:2"
 case_ dup_final "two files with one name after the last record" \
@@ -90,6 +92,8 @@ case_ nodirs_dirent "without DIRS: a DIRENT entry" \
 	"log 2 1 dirent:5:1:x"
 case_ nodirs_rdev "without DIRS: an INODE entry with a device number (the end of the log)" \
 	"log 2 1 inode:6:100600:0:7 name:6:dev"
+case_ nodirs_inode_root "without DIRS: INODE for inode 1, the root directory" \
+	"log 2 1 inode:1:40755:0"
 case_ nodirs_valid "without DIRS: the flat log of format version 2" \
 	"log 2 1 trunc:2:1:4096 unlink:5"
 mkfs_opts=

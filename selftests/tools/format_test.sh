@@ -649,6 +649,22 @@ tree
 inject log 1 0 dirent:1:3:x
 fsck_bad 'DIRENT for inode 1: the root directory' "DIRS: DIRENT of the root directory"
 tree
+inject log 1 0 inode:1:41777:0
+run "$fsck" -n "$img"
+expect 0 'clean' "DIRS: INODE for the root directory (its own attributes): clean"
+run "$fsck" -y "$img"
+blk=$(inject iblock 1)
+[ "$rc" = 1 ] && grep -q 'replayed' "$work/out" &&
+	[ "$(od -An -tu4 -j $((blk * 4096 + 24)) -N4 "$img" | tr -d ' ')" = $((8#41777)) ] &&
+	"$fsck" -n "$img" > "$work/out2" 2>&1
+result $? "DIRS: -y checkpoints the root's mode from its INODE entry, then -n is clean"
+tree
+inject log 1 0 inode:1:100644:0
+fsck_bad 'INODE for inode 1: changes the type from directory to regular file' "DIRS: INODE making the root directory a regular file"
+nodirs
+inject log 1 0 inode:1:40755:0
+fsck_bad "INODE for inode 1: not a file's inode number" "without DIRS: INODE for the root directory"
+tree
 inject log 1 0 link:9:3:1:x
 fsck_bad 'LINK for inode 9: target is a directory' "DIRS: LINK to a directory"
 tree

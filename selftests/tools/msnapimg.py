@@ -19,7 +19,8 @@ of tools/lib, so that a bug in the C reader is not mirrored here.
                                                rdev, uid, symlink (text;
                                                size follows unless given)
   msnapimg.py IMG iblock INO                   print the block of inode INO
-                                               (the inode tree's one leaf)
+                                               (the newest checkpoint's
+                                               inode tree's one leaf)
   msnapimg.py IMG log SEQ POS ENTRY...         write a commit record (with
                                                the newest superblock's nonce)
   msnapimg.py layout                           the offsets this file uses
@@ -320,7 +321,7 @@ def main(argv):
     elif cmd == 'addfile':
         addfile(img, int(a[0]), a[1], int(a[2]), int(a[3]))
     elif cmd == 'iblock':
-        tree = img.read(img.sb('inode_root'))
+        tree = img.read(img.newest('inode_root'))
         print(struct.unpack_from('<Q', tree, LAYOUT['msnap_node', 'slot'] +
                                  8 * int(a[0]))[0])
     elif cmd == 'addinode':

@@ -380,8 +380,11 @@ static const char *inode_entry_bad(struct msnap_fs *fs,
 		.ctime_nsec = le32(e->ctime_nsec),
 	};
 	static char buf[96];
-	const char *bad = new_ino_bad(fs, ia.ino);
+	const char *bad = NULL;
 
+	/* The root's attributes: with feature DIRS (format.md). */
+	if (!fs->dirs || ia.ino != MSNAP_ROOT_INO)
+		bad = new_ino_bad(fs, ia.ino);
 	if (bad)
 		return bad;
 	if (fs->dirs && (ia.flags & MSNAP_INODE_LINK))
@@ -404,7 +407,7 @@ static int apply_inode(struct msnap_fs *fs, struct record *r,
 	struct msnap_file *f = msnap_file_get(fs, ino);
 	const char *bad;
 
-	bad = inode_entry_bad(fs, e, ino >= MSNAP_FIRST_INO ? f : NULL);
+	bad = inode_entry_bad(fs, e, f);
 	if (bad)
 		return entry_fail(fs, r, "INODE", ino, bad);
 	if (!f)

@@ -241,8 +241,19 @@ static void settle(sqlite3 *db)
 
 /* ---- timing and memsnap's counters ---- */
 
+/*
+ * The module's counters (docs/performance.md, "The counters") that say
+ * where a persist's time goes: their change over the timed part, per
+ * persist.  "persists" and "pages" first.
+ */
+static const char *const counter_names[] = {
+	"persists", "pages", "lock_wait_ns", "snapshot_ns", "snapshot_crc_ns",
+	"submit_ns", "io_ns",
+};
+#define NCOUNTERS	(sizeof(counter_names) / sizeof(counter_names[0]))
+
 struct counters {
-	long long	persists, pages;
+	long long	v[NCOUNTERS];
 };
 
 static int read_counters(struct counters *c)
@@ -250,19 +261,19 @@ static int read_counters(struct counters *c)
 	const char *path = getenv("SQLBENCH_STATS");
 	char name[64];
 	long long v;
+	size_t i;
 	FILE *f;
 
 	if (!path || !*path || !(f = fopen(path, "r")))
 		return 0;
-	c->persists = c->pages = -1;
-	while (fscanf(f, "%63s %lld", name, &v) == 2) {
-		if (!strcmp(name, "persists"))
-			c->persists = v;
-		else if (!strcmp(name, "pages"))
-			c->pages = v;
-	}
+	for (i = 0; i < NCOUNTERS; i++)
+		c->v[i] = -1;
+	while (fscanf(f, "%63s %lld", name, &v) == 2)
+		for (i = 0; i < NCOUNTERS; i++)
+			if (!strcmp(name, counter_names[i]))
+				c->v[i] = v;
 	fclose(f);
-	return c->persists >= 0 && c->pages >= 0;
+	return c->v[0] >= 0 && c->v[1] >= 0;
 }
 
 static struct counters c0;
@@ -290,12 +301,22 @@ static void timer_stop(long long txns)
 	row("txn_per_s", txns / (us / 1e6), "%.2f", "1/s");
 	row("us_per_txn", us / txns, "%.1f", "us");
 	if (have_counters && read_counters(&c1)) {
-		long long p = c1.persists - c0.persists;
+		long long p = c1.v[0] - c0.v[0];
+		char name[64];
+		size_t i;
 
 		row("persists_per_txn", (double)p / txns, "%.3f", "count");
-		if (p > 0)
-			row("pages_per_persist", (double)(c1.pages - c0.pages) / p,
-			    "%.2f", "count");
+		if (p <= 0)
+			return;
+		row("pages_per_persist", (double)(c1.v[1] - c0.v[1]) / p, "%.2f", "count");
+		for (i = 2; i < NCOUNTERS; i++) {
+			if (c0.v[i] < 0 || c1.v[i] < 0)
+				continue;
+			/* "snapshot_ns" -> "persist_snapshot_us" */
+			snprintf(name, sizeof(name), "persist_%.*s_us",
+				 (int)strlen(counter_names[i]) - 3, counter_names[i]);
+			row(name, (c1.v[i] - c0.v[i]) / 1e3 / p, "%.1f", "us");
+		}
 	}
 }
 

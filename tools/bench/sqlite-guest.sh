@@ -23,17 +23,21 @@ mkdir -p "$runs" $mnt
 # The cells, WORKLOAD:X:COUNT[:ROWS] (tools/bench/sqlbench.c): fills
 # of 1, 16 and 256 rows per transaction, the read-mostly mix (90% point
 # reads) on a table of ROWS rows, TATP with X subscribers.  Each group of
-# cells runs in every column in turn on a drive reformatted for it: in
-# the full run a group is one cell, so that the columns of a cell are
-# measured within minutes of each other; in quick mode (make check) one
-# group holds every cell, with a few transactions each: enough to run
-# every path and check every database, in a minute or so.
+# cells runs in every column in turn on a drive reformatted for it, and
+# that ROUNDS times, the columns' order rotated by one each round: the
+# columns of a round are measured within a few minutes, and the report
+# takes the median of a column's ratios over the rounds, since the load
+# of the host drifts.  In the full run a group is one cell; in quick mode
+# (make check) one group holds every cell, with a few transactions each,
+# and runs once: enough to run every path and check every database.
 if [ "$quick" = 1 ]; then
 	groups=("fillseq:1:20 fillrand:1:20 fillseq:16:4 fillrand:16:4 fillseq:256:2
 		fillrand:256:2 readmix:90:100:300 tatp:300:200")
+	rounds=1
 else
-	groups=(fillseq:1:1000 fillrand:1:1000 fillseq:16:500 fillrand:16:500
-		fillseq:256:300 fillrand:256:300 readmix:90:5000:10000 tatp:4000:8000)
+	groups=(fillseq:1:800 fillrand:1:800 fillseq:16:400 fillrand:16:400
+		fillseq:256:200 fillrand:256:200 readmix:90:4000:10000 tatp:4000:6000)
+	rounds=3
 fi
 columns="wal_full wal_normal delete_full unix_memory vfs_full vfs_normal"
 stats=/sys/kernel/debug/memsnap/${dev#/dev/}/stats
@@ -48,6 +52,7 @@ $(($(cat /sys/block/nvme0n1/size) / 2048)) MiB, $(cat /sys/block/nvme0n1/queue/w
 	echo "cpus=$(nproc)"
 	echo "quick=$quick"
 	echo "cells=$(echo "${groups[*]}" | xargs)"
+	echo "rounds=$rounds"
 	echo "crc32c=$(cat /sys/module/memsnap/parameters/crc32c 2>/dev/null || echo unknown)"
 } >> "$out/meta"
 
@@ -70,12 +75,12 @@ fresh() {
 	esac
 }
 
-# cells COLUMN CELL...: one sqlbench run, on new databases; its rows go
-# to the CSV only when every check passed.
+# cells COLUMN CELL...: one sqlbench run (round $r), on new databases;
+# its rows go to the CSV only when every check passed.
 cells() {
 	local col=$1 f rc=0 c w x
 	shift
-	f=$runs/$col-$(echo "$1" | tr : -)
+	f=$runs/$col-$(echo "$1" | tr : -)-r$r
 	fresh "$col"
 	SQLBENCH_STATS=$stats "$sb" "$col" $mnt "$@" > "$f.csv" 2> "$f.err" || rc=$?
 	if [ "$rc" != 0 ]; then
@@ -90,11 +95,15 @@ cells() {
 }
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
+read -ra cols <<< "$columns"
 for g in "${groups[@]}"; do
-	step "$(echo "$g" | xargs)"
-	for col in $columns; do
-		# shellcheck disable=SC2086 # a group is a list of cells
-		cells "$col" $g
+	for r in $(seq "$rounds"); do
+		step "$(echo "$g" | xargs) (round $r)"
+		for i in "${!cols[@]}"; do
+			col=${cols[$(( (i + r - 1) % ${#cols[@]} ))]}
+			# shellcheck disable=SC2086 # a group is a list of cells
+			cells "$col" $g
+		done
 	done
 done
 ! mountpoint -q $mnt || umount $mnt

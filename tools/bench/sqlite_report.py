@@ -15,7 +15,11 @@ d = sys.argv[1]
 meta = dict(l.rstrip("\n").split("=", 1) for l in open(os.path.join(d, "meta")) if "=" in l)
 rows = [r for r in csv.DictReader(open(os.path.join(d, "results.csv")))
         if r["section"] == "sqlite"]
-V = {(r["column"], r["x"], r["metric"]): r["value"] for r in rows}
+# One value per round (tools/bench/sqlite-guest.sh runs each cell in
+# every column ROUNDS times, in the order of the rounds).
+V = {}
+for r in rows:
+    V.setdefault((r["column"], r["x"], r["metric"]), []).append(r["value"])
 
 BASE = "wal_full"
 COLS = ["wal_normal", "delete_full", "unix_memory", "vfs_full", "vfs_normal"]
@@ -44,19 +48,53 @@ WORK = [(w, x) for w in FILLS for x in xs(w)] + \
        [(w, x) for w in ("readmix", "tatp") for x in xs(w)]
 
 
-def num(c, x, m):
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return None if not n else (v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2)
+
+
+def vals(c, x, m):
     try:
-        return float(V[(c, x, m)])
-    except (KeyError, ValueError):
-        return None
+        return [float(v) for v in V.get((c, x, m), [])]
+    except ValueError:
+        return []
+
+
+def num(c, x, m):
+    return median(vals(c, x, m))
 
 
 def tps(c, w, x):
     return num(c, x, w + ".txn_per_s")
 
 
+def ratios(c, b, w, x):
+    """The ratios of column c to column b, round by round (of the
+    medians when a failed run left the rounds unpaired)."""
+    a, z = vals(c, x, w + ".txn_per_s"), vals(b, x, w + ".txn_per_s")
+    if a and len(a) == len(z) and all(z):
+        return [p / q for p, q in zip(a, z)]
+    r = ratio(median(a), median(z))
+    return [] if r is None else [r]
+
+
+def mratio(c, b, w, x):
+    return median(ratios(c, b, w, x))
+
+
 def ratio(a, b):
     return None if a is None or b is None or b == 0 else a / b
+
+
+def rspread(c, b, w, x):
+    """The median ratio, with its range over the rounds."""
+    r = ratios(c, b, w, x)
+    if not r:
+        return "–"
+    if len(r) == 1:
+        return "%.2f" % r[0]
+    return "%.2f (%.2f–%.2f)" % (median(r), min(r), max(r))
 
 
 def rf(v):
@@ -83,7 +121,8 @@ md = ["# memsnap SQLite benchmark\n",
       "| %s | %s | %s | %s | %s | %s |\n" % (
           meta.get("kernel", "?"), meta.get("device", "?"), meta.get("date", "?"),
           meta.get("commit", "?"), meta.get("sqlite", "?"),
-          "quick (timings meaningless)" if meta.get("quick") == "1" else "full")]
+          "quick (timings meaningless)" if meta.get("quick") == "1"
+          else "full, %s rounds" % meta.get("rounds", "?"))]
 md.append("Debian's libsqlite3 with `tools/bench/sqlbench` (C, one connection, "
           "prepared statements; integer keys, 128-byte values).  Transactions per "
           "cell (WORKLOAD:X:COUNT[:ROWS]): %s.  Guest under TCG (%s guest CPUs, %s "
@@ -99,6 +138,9 @@ for c in [BASE] + COLS:
     md.append("| %s | %s |" % (c, DESC[c]))
 
 md.append("\n## Transactions per second: ratio to %s\n" % BASE)
+md.append("Each cell: the median over the rounds of the column's ratio to `%s` in "
+          "the same round, with the range in parentheses; `%s`'s own median "
+          "rate and time per transaction for scale.\n" % (BASE, BASE))
 md.append("| workload | size | %s txn/s (µs/txn) | " % BASE +
           " | ".join(c + "/" + BASE for c in COLS) + " | vfs_normal/wal_normal |")
 md.append("| ---" * (len(COLS) + 4) + " |")
@@ -106,8 +148,8 @@ for w, x in WORK:
     b = tps(BASE, w, x)
     md.append("| %s | %s | %s (%s) | " % (w, label(w, x), fmt(b),
                                          fmt(num(BASE, x, w + ".us_per_txn"))) +
-              " | ".join(rf(ratio(tps(c, w, x), b)) for c in COLS) +
-              " | %s |" % rf(ratio(tps("vfs_normal", w, x), tps("wal_normal", w, x))))
+              " | ".join(rspread(c, BASE, w, x) for c in COLS) +
+              " | %s |" % rspread("vfs_normal", "wal_normal", w, x))
 fails = [r for r in rows if r["metric"].startswith("failed_")]
 if fails:
     md.append("\n**Failed runs** (the database check or SQLite failed; see runs/): " +
@@ -129,6 +171,25 @@ if pc:
             cells.append("–" if p is None else "%.2f, %s" % (p, rf(g)))
         md.append("| %s | %s | " % (w, label(w, x)) + " | ".join(cells) + " |")
 
+if any(num("vfs_full", x, w + ".persist_io_us") is not None for w, x in WORK):
+    md.append("\n## Where a commit's time goes (medians over the rounds)\n")
+    md.append("`wal_normal` syncs nothing at commit: its time per transaction is about "
+              "SQLite's own work, which every column does too.  The persist phases "
+              "are the module's counters per persist of `vfs_full` (synchronous); "
+              "the CRC32Cs follow the snapshot, io runs from submission to the end "
+              "of the record's write.\n")
+    ph = ["lock_wait", "snapshot", "snapshot_crc", "submit", "io"]
+    md.append("| workload | size | wal_normal µs/txn | vfs_full µs/txn | wal_full µs/txn | "
+              "pages/persist | " + " | ".join(p + " µs" for p in ph) + " |")
+    md.append("| ---" * (len(ph) + 6) + " |")
+    for w, x in WORK:
+        md.append("| %s | %s | %s | %s | %s | %s | " % (
+            w, label(w, x), fmt(num("wal_normal", x, w + ".us_per_txn")),
+            fmt(num("vfs_full", x, w + ".us_per_txn")),
+            fmt(num(BASE, x, w + ".us_per_txn")),
+            rf(num("vfs_full", x, w + ".pages_per_persist"))) +
+            " | ".join(fmt(num("vfs_full", x, w + ".persist_%s_us" % p)) for p in ph) + " |")
+
 md.append("\n## Targets (issue 18: for a device-model lane; this is emulated NVMe)\n")
 md.append("| target | measured | verdict |")
 md.append("| --- | --- | --- |")
@@ -141,7 +202,7 @@ def verdict(ok):
 for x, want in (("1", 5.0), ("256", 2.0)):
     for c in ("vfs_full", "vfs_normal"):
         for w in FILLS:
-            r = ratio(tps(c, w, x), tps(BASE, w, x))
+            r = mratio(c, BASE, w, x)
             md.append("| %s %s ≥ %.0fx %s at %s | %s | %s |" % (
                 w, c, want, BASE, label(w, x), rf(r),
                 verdict(None if r is None else r >= want)))
@@ -156,13 +217,13 @@ with open(p, "w") as f:
     for w in FILLS:    # gnuplot data blocks 0 and 1: ratio by rows per transaction
         f.write("# %s\nrows " % w + " ".join(COLS) + "\n")
         for x in xs(w):
-            f.write(x + " " + " ".join(rf(ratio(tps(c, w, x), tps(BASE, w, x)))
+            f.write(x + " " + " ".join(rf(mratio(c, BASE, w, x))
                                      .replace("–", "NaN") for c in COLS) + "\n")
         f.write("\n\n")
     f.write("# mixes\nworkload " + " ".join(COLS) + "\n")    # block 2
     for w, x in WORK:
         if w not in FILLS:
-            f.write(w + " " + " ".join(rf(ratio(tps(c, w, x), tps(BASE, w, x)))
+            f.write(w + " " + " ".join(rf(mratio(c, BASE, w, x))
                                       .replace("–", "NaN") for c in COLS) + "\n")
 g = ["set terminal png size 1200,450 font ',9' noenhanced",
      "set output '%s/sqlite.png'" % d,

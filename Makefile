@@ -10,6 +10,8 @@
 #   make check-debug     every suite on the debug kernel (KASAN, lockdep,
 #                        DEBUG_VM, kmemleak; tools/debug-kernel)
 #   make demo            the main job, in a QEMU guest
+#   make bench, bench-rocksdb, bench-sqlite
+#                        benchmarks in a QEMU guest (docs/performance.md)
 #   make xfstests        fstests' CI list, fsx and fsstress on each kernel
 #                        (XFSTESTS=full: the whole generic auto group)
 #   make install         module, library, headers, tools, ports, man pages
@@ -44,7 +46,7 @@ export VERSION PREFIX LIBDIR INCLUDEDIR
 .PHONY: all module modules-all lib tools ports selftests check check-quick demo \
 	check-debug debug-kernel \
 	install install-module install-lib install-tools install-ports \
-	dkms-src deps bench bench-rocksdb xfstests \
+	dkms-src deps bench bench-rocksdb bench-sqlite xfstests \
 	clean distclean
 
 all: module lib tools ports
@@ -100,6 +102,11 @@ bench: deps lib tools
 # RocksDB's db_bench on ext4 and memsnap (docs/performance.md).
 bench-rocksdb: deps tools
 	@for k in $${KERNEL:-$$(tools/kernels)}; do tools/bench/rocksdb --kernel $$k || exit 1; done
+
+# SQLite on ext4 (WAL, DELETE) and on memsnap (unmodified, the VFS)
+# (docs/performance.md, "SQLite").
+bench-sqlite: deps lib tools ports
+	@for k in $${KERNEL:-$$(tools/kernels)}; do tools/bench/sqlite --kernel $$k || exit 1; done
 
 # fstests ("xfstests", third-party, unpacked from ../shared/third_party):
 # the CI list and fsx/fsstress on each supported kernel; XFSTESTS=full for

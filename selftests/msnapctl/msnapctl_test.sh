@@ -4,9 +4,9 @@
 # msnapctl_test.sh --kernel REL [--long]: msnapctl's tests (msnapctl(8),
 # docs/msnapctl.md) in one guest, in TAP: msnapctl_guest.sh's results as
 # it prints them, then one for the guest's exit status and kernel log.
-# The CI mode takes about 2.5 minutes per kernel under TCG; --long
+# The CI mode takes 2.5 to 3.5 minutes per kernel under TCG; --long
 # (ten incremental checkpoints, three restore cycles, run until ten
-# checkpoints) about twice that.
+# checkpoints) more.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 rel='' long=''

@@ -7,6 +7,8 @@
 #   make check           everything, then the selftests in a QEMU guest on
 #                        every supported installed kernel, and the CI
 #                        subset of the debug-kernel lane
+#   make check-long      the long mode of every suite on every kernel
+#                        (more power cuts, the big SQLite database, ...)
 #   make check-debug     every suite on the debug kernel (KASAN, lockdep,
 #                        DEBUG_VM, kmemleak; tools/debug-kernel)
 #   make demo            the main job, in a QEMU guest
@@ -43,7 +45,7 @@ MODDIR		:= $(BUILD)/mod/$(KVER)
 
 export VERSION PREFIX LIBDIR INCLUDEDIR
 
-.PHONY: all module modules-all lib tools ports selftests check check-quick demo \
+.PHONY: all module modules-all lib tools ports selftests check check-quick check-long demo \
 	check-debug debug-kernel \
 	install install-module install-lib install-tools install-ports \
 	dkms-src deps bench bench-rocksdb bench-sqlite xfstests \
@@ -86,6 +88,9 @@ check: deps
 
 check-quick: deps
 	@tools/check --quick
+
+check-long: deps
+	@tools/check --long
 
 check-debug: deps
 	@tools/check --kernel debug

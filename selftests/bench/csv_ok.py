@@ -3,7 +3,7 @@
 """csv_ok.py RESULTS.CSV: exit 0 when a benchmark's results.csv is well
 formed (the header section,column,x,metric,value,unit; at least one row;
 6 fields each, the first four set, x and value numbers), else fail with
-the offending row.  Shared by bench_test.sh and rocksdb_test.sh."""
+the offending row.  Shared by the bench/*_test.sh checks."""
 import csv
 import sys
 

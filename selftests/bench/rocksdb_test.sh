@@ -6,38 +6,16 @@
 # well-formed CSV, markdown report and plot, so that `make
 # bench-rocksdb` cannot rot.  TAP output.  It never looks at a timing.
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-kernel=
-while [ $# -gt 0 ]; do
-	case $1 in
-	--kernel) kernel=$2; shift ;;
-	*) echo "usage: rocksdb_test.sh --kernel REL" >&2; exit 2 ;;
-	esac
-	shift
-done
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init rocksdb-check "$@"
 echo "TAP version 13"
 if ! command -v db_bench > /dev/null; then
 	echo "1..0 # SKIP rocksdb-tools is not installed (tools/install-deps)"
 	exit 0
 fi
-out=$top/build/bench/rocksdb-check-${kernel:-default}
-mkdir -p "$top/build/bench"	# a fresh clone has no build/ yet
-n=0
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-
 echo "1..5"
-"$top/tools/bench/rocksdb" --quick ${kernel:+--kernel "$kernel"} --out "$out" \
-	> "$out.log" 2>&1
-rc=$?
-[ "$rc" = 0 ] || sed 's/^/# /' "$out.log" | tail -n 30
-ok "$rc" "bench-rocksdb: the quick run completes in one guest boot"
-
-csv=$out/results.csv
-python3 "$top/selftests/bench/csv_ok.py" "$csv"
-ok $? "bench-rocksdb: results.csv is well formed (6 fields, numeric x and value)"
+bench_quick bench-rocksdb rocksdb
 
 # Every workload measured in every column, no db_bench run failed, and
 # RocksDB's LOG shows the recycling option in force where it is set.
@@ -65,29 +43,8 @@ if bad:
 EOF2
 ok $? "bench-rocksdb: every workload in every column, recycling on only in ext4_opts"
 
-md=$out/results.md
-python3 - "$md" <<'EOF2'
-import sys
-lines = open(sys.argv[1]).read().splitlines()
-assert lines[0].startswith("# memsnap RocksDB benchmark")
-assert any("| kernel | device | date | commit |" in l for l in lines)
-cols = None
-for l in lines:
-    if l.startswith("|"):
-        c = l.count("|")
-        if cols is None:
-            cols = c
-        assert c == cols, l
-    else:
-        cols = None
-assert any(l.startswith("| fillrandom | 1 |") for l in lines)
-assert any(l.startswith("| fillrandom memsnap_wal") for l in lines)
-EOF2
+python3 "$top/selftests/bench/md_ok.py" "$out/results.md" \
+	"# memsnap RocksDB benchmark" "| fillrandom | 1 |" "| fillrandom memsnap_wal"
 ok $? "bench-rocksdb: results.md has the header and well-formed tables"
 
-if command -v gnuplot > /dev/null; then
-	head -c 8 "$out/rocksdb.png" 2>/dev/null | grep -q PNG
-	ok $? "bench-rocksdb: PNG plot"
-else
-	echo "ok 5 - bench-rocksdb: PNG plot # SKIP gnuplot not installed (tools/install-deps)"
-fi
+png_ok bench-rocksdb rocksdb

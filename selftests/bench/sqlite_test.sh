@@ -10,38 +10,16 @@
 # that `make bench-sqlite` cannot rot.  TAP output.  It never looks at
 # a timing.
 set -u
-top=$(cd "$(dirname "$0")/../.." && pwd)
-kernel=
-while [ $# -gt 0 ]; do
-	case $1 in
-	--kernel) kernel=$2; shift ;;
-	*) echo "usage: sqlite_test.sh --kernel REL" >&2; exit 2 ;;
-	esac
-	shift
-done
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_init sqlite-check "$@"
 echo "TAP version 13"
 if [ ! -e /usr/include/sqlite3.h ]; then
 	echo "1..0 # SKIP libsqlite3-dev is not installed (tools/install-deps)"
 	exit 0
 fi
-out=$top/build/bench/sqlite-check-${kernel:-default}
-mkdir -p "$top/build/bench"	# a fresh clone has no build/ yet
-n=0
-ok() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-
 echo "1..6"
-"$top/tools/bench/sqlite" --quick ${kernel:+--kernel "$kernel"} --out "$out" \
-	> "$out.log" 2>&1
-rc=$?
-[ "$rc" = 0 ] || sed 's/^/# /' "$out.log" | tail -n 30
-ok "$rc" "bench-sqlite: the quick run completes in one guest boot"
-
-csv=$out/results.csv
-python3 "$top/selftests/bench/csv_ok.py" "$csv"
-ok $? "bench-sqlite: results.csv is well formed (6 fields, numeric x and value)"
+bench_quick bench-sqlite sqlite
 
 # The cells the guest ran (meta: cells=WORKLOAD:X:COUNT[:ROWS] ...), each
 # in every column, checked by sqlbench: the rows it read back are the
@@ -79,8 +57,7 @@ import csv, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1]))
         if r["metric"].endswith(".persists_per_txn")]
 if not rows:
-    print("# SKIP: no memsnap counters (debugfs) in this module")
-    sys.exit(0)
+    sys.exit(77)
 bad = [r for r in rows if r["column"] in ("vfs_full", "vfs_normal")
        and r["metric"].split(".")[0] in ("fillseq", "fillrand")
        and abs(float(r["value"]) - 1) > 1e-9]
@@ -89,33 +66,13 @@ if bad or not {"vfs_full", "vfs_normal"} <= seen:
     print("# not one persist per commit: %s (columns with counters: %s)" % (bad, seen))
     sys.exit(1)
 EOF2
-ok $? "bench-sqlite: each commit through the memsnap VFS is one persist"
+rc=$?
+skip_why="no memsnap counters (debugfs) in this module"
+ok "$rc" "bench-sqlite: each commit through the memsnap VFS is one persist"
 
-md=$out/results.md
-python3 - "$md" <<'EOF2'
-import sys
-lines = open(sys.argv[1]).read().splitlines()
-assert lines[0].startswith("# memsnap SQLite benchmark")
-assert any("| kernel | device | date | commit |" in l for l in lines)
-cols = None
-for l in lines:
-    if l.startswith("|"):
-        c = l.count("|")
-        if cols is None:
-            cols = c
-        assert c == cols, l
-    else:
-        cols = None
-for w in ("| fillseq | 1 row |", "| fillrand | 256 rows |", "| readmix |", "| tatp |",
-          "| fillrand vfs_full ≥ 5x wal_full at 1 row |"):
-    assert any(l.startswith(w) for l in lines), w
-assert not any("Failed runs" in l for l in lines)
-EOF2
+python3 "$top/selftests/bench/md_ok.py" "$out/results.md" \
+	"# memsnap SQLite benchmark" "| fillseq | 1 row |" "| fillrand | 256 rows |" \
+	"| readmix |" "| tatp |" "| fillrand vfs_full ≥ 5x wal_full at 1 row |"
 ok $? "bench-sqlite: results.md has the header, every workload and well-formed tables"
 
-if command -v gnuplot > /dev/null; then
-	head -c 8 "$out/sqlite.png" 2>/dev/null | grep -q PNG
-	ok $? "bench-sqlite: PNG plot"
-else
-	echo "ok 6 - bench-sqlite: PNG plot # SKIP gnuplot not installed (tools/install-deps)"
-fi
+png_ok bench-sqlite sqlite

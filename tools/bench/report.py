@@ -3,15 +3,14 @@
 """report.py DIR: results.md and PNG plots from DIR/results.csv and
 DIR/meta (tools/bench/run).  Reports the targets as pass/miss; asserts
 nothing."""
-import csv
 import os
-import shutil
-import subprocess
 import sys
 
+from benchlib import fmt, gnuplot, gnuplot_or_exit, load, ratio, rf, \
+    targets_table, verdict
+
 d = sys.argv[1]
-meta = dict(l.rstrip("\n").split("=", 1) for l in open(os.path.join(d, "meta")) if "=" in l)
-rows = list(csv.DictReader(open(os.path.join(d, "results.csv"))))
+meta, rows = load(d)
 V = {}
 for r in rows:
     V[(r["section"], r["column"], r["x"], r["metric"])] = r["value"]
@@ -32,20 +31,6 @@ def xval(x):
 
 def xs(section):
     return sorted({r["x"] for r in rows if r["section"] == section}, key=xval)
-
-
-def fmt(v, unit=""):
-    if v is None:
-        return "–"
-    return ("%.0f" % v if v >= 100 else "%.1f" % v) + unit
-
-
-def ratio(a, b):
-    return None if a is None or b is None or b == 0 else a / b
-
-
-def rf(v):
-    return "–" if v is None else "%.2f" % v
 
 
 md = []
@@ -174,15 +159,7 @@ for r in rows:
                                            fmt(num("recovery", "clean_mount", l, "time"))))
 
 # Targets (reported, never asserted).
-md.append("\n## Targets\n")
-md.append("| target | measured | verdict |")
-md.append("| --- | --- | --- |")
-
-
-def verdict(ok):
-    return "–" if ok is None else ("pass" if ok else "**miss**")
-
-
+targets_table(md, "\n## Targets\n")
 worst = None
 for n in sizes:
     r = ratio(num("latency", "memsnap_sync", n, "median"), floor[n])
@@ -207,9 +184,7 @@ if st["busy_p99"] is not None and st["median"]:
 open(os.path.join(d, "results.md"), "w").write("\n".join(md) + "\n")
 
 # Plots.
-if not shutil.which("gnuplot"):
-    print("report: no gnuplot, no plots (tools/install-deps)", file=sys.stderr)
-    sys.exit(0)
+gnuplot_or_exit("plots")
 
 
 def dat(name, cols, section, xkeys, metric="median"):
@@ -251,4 +226,4 @@ if rl:
                  "set logscale x\nset xlabel 'log bytes'\nset ylabel 'µs'\nset yrange [0:*]\n"
                  "plot for [i=2:3] '%s' using 1:i with linespoints title columnheader(i)\n"
                  "unset logscale\nset autoscale y\n" % (d, kern, p))
-subprocess.run(["gnuplot"], input=term + "".join(plots), text=True, check=True)
+gnuplot(term + "".join(plots))

@@ -4,16 +4,15 @@
 and DIR/meta (tools/bench/rocksdb).  Every column is reported as its
 ratio to ext4 measured in the same boot; the issue's targets are
 reported as pass/miss, never asserted."""
-import csv
 import os
-import shutil
-import subprocess
 import sys
 
+from benchlib import fmt, gnuplot, gnuplot_or_exit, load, ratio, rf, \
+    targets_table, verdict
+
 d = sys.argv[1]
-meta = dict(l.rstrip("\n").split("=", 1) for l in open(os.path.join(d, "meta")) if "=" in l)
-rows = [r for r in csv.DictReader(open(os.path.join(d, "results.csv")))
-        if r["section"] == "rocksdb"]
+meta, rows = load(d)
+rows = [r for r in rows if r["section"] == "rocksdb"]
 V = {(r["column"], r["x"], r["metric"]): r["value"] for r in rows}
 
 BASE = "ext4"
@@ -39,20 +38,6 @@ def num(c, t, m):
 
 def ops(c, t, w):
     return num(c, t, w + ".ops_per_s")
-
-
-def ratio(a, b):
-    return None if a is None or b is None or b == 0 else a / b
-
-
-def rf(v):
-    return "–" if v is None else "%.2f" % v
-
-
-def fmt(v):
-    if v is None:
-        return "–"
-    return "%.0f" % v if v >= 100 else "%.1f" % v
 
 
 md = ["# memsnap RocksDB benchmark (db_bench)\n",
@@ -118,15 +103,7 @@ if pc:
                 p, rf(ratio(3.1 * n * int(t), p))))
         md.append("| %s | " % t + " | ".join(cells) + " |")
 
-md.append("\n## Targets (for a device-model lane; this is emulated NVMe)\n")
-md.append("| target | measured | verdict |")
-md.append("| --- | --- | --- |")
-
-
-def verdict(ok):
-    return "–" if ok is None else ("pass" if ok else "**miss**")
-
-
+targets_table(md, "\n## Targets (for a device-model lane; this is emulated NVMe)\n")
 for t, want in (("1", 4.0), ("8", 2.0)):
     for c in ("memsnap_wal", "memsnap_all"):
         r = ratio(ops(c, t, "fillrandom"), ops(BASE, t, "fillrandom"))
@@ -136,9 +113,7 @@ for t, want in (("1", 4.0), ("8", 2.0)):
 
 open(os.path.join(d, "results.md"), "w").write("\n".join(md) + "\n")
 
-if not shutil.which("gnuplot"):
-    print("report: no gnuplot, no plot (tools/install-deps)", file=sys.stderr)
-    sys.exit(0)
+gnuplot_or_exit("plot")
 p = os.path.join(d, "rocksdb.dat")
 with open(p, "w") as f:
     for w in WORK:    # one gnuplot data block per workload
@@ -160,4 +135,4 @@ for i, w in enumerate(WORK):
              "title columnheader(k), 1 with lines dt 2 lc 'black' title 'ext4'" % (
                  len(COLS) + 1, p, i))
 g.append("unset multiplot")
-subprocess.run(["gnuplot"], input="\n".join(g) + "\n", text=True, check=True)
+gnuplot("\n".join(g) + "\n")

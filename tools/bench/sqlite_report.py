@@ -5,16 +5,15 @@ and DIR/meta (tools/bench/sqlite).  Every column is reported as its
 ratio of transactions per second to WAL with synchronous=FULL on ext4,
 measured in the same boot on the same drive; the issue's targets are
 reported as pass/miss, never asserted."""
-import csv
 import os
-import shutil
-import subprocess
 import sys
 
+from benchlib import fmt, gnuplot, gnuplot_or_exit, load, ratio, rf, \
+    targets_table, verdict
+
 d = sys.argv[1]
-meta = dict(l.rstrip("\n").split("=", 1) for l in open(os.path.join(d, "meta")) if "=" in l)
-rows = [r for r in csv.DictReader(open(os.path.join(d, "results.csv")))
-        if r["section"] == "sqlite"]
+meta, rows = load(d)
+rows = [r for r in rows if r["section"] == "sqlite"]
 # One value per round (tools/bench/sqlite-guest.sh runs each cell in
 # every column ROUNDS times, in the order of the rounds).
 V = {}
@@ -83,10 +82,6 @@ def mratio(c, b, w, x):
     return median(ratios(c, b, w, x))
 
 
-def ratio(a, b):
-    return None if a is None or b is None or b == 0 else a / b
-
-
 def rspread(c, b, w, x):
     """The median ratio, with its range over the rounds."""
     r = ratios(c, b, w, x)
@@ -95,16 +90,6 @@ def rspread(c, b, w, x):
     if len(r) == 1:
         return "%.2f" % r[0]
     return "%.2f (%.2f–%.2f)" % (median(r), min(r), max(r))
-
-
-def rf(v):
-    return "–" if v is None else "%.2f" % v
-
-
-def fmt(v):
-    if v is None:
-        return "–"
-    return "%.0f" % v if v >= 100 else "%.1f" % v
 
 
 def label(w, x):
@@ -190,15 +175,7 @@ if any(num("vfs_full", x, w + ".persist_io_us") is not None for w, x in WORK):
             rf(num("vfs_full", x, w + ".pages_per_persist"))) +
             " | ".join(fmt(num("vfs_full", x, w + ".persist_%s_us" % p)) for p in ph) + " |")
 
-md.append("\n## Targets (issue 18: for a device-model lane; this is emulated NVMe)\n")
-md.append("| target | measured | verdict |")
-md.append("| --- | --- | --- |")
-
-
-def verdict(ok):
-    return "–" if ok is None else ("pass" if ok else "**miss**")
-
-
+targets_table(md, "\n## Targets (issue 18: for a device-model lane; this is emulated NVMe)\n")
 for x, want in (("1", 5.0), ("256", 2.0)):
     for c in ("vfs_full", "vfs_normal"):
         for w in FILLS:
@@ -209,9 +186,7 @@ for x, want in (("1", 5.0), ("256", 2.0)):
 
 open(os.path.join(d, "results.md"), "w").write("\n".join(md) + "\n")
 
-if not shutil.which("gnuplot"):
-    print("report: no gnuplot, no plot (tools/install-deps)", file=sys.stderr)
-    sys.exit(0)
+gnuplot_or_exit("plot")
 p = os.path.join(d, "sqlite.dat")
 with open(p, "w") as f:
     for w in FILLS:    # gnuplot data blocks 0 and 1: ratio by rows per transaction
@@ -247,4 +222,4 @@ g += ["unset logscale x", "set xrange [*:*]", "set xtics auto", "unset xlabel",
       "plot for [k=2:%d] '%s' index 2 using k:xtic(1) title columnheader(k), "
       "1 with lines dt 2 lc 'black' notitle" % (len(COLS) + 1, p),
       "unset multiplot"]
-subprocess.run(["gnuplot"], input="\n".join(g) + "\n", text=True, check=True)
+gnuplot("\n".join(g) + "\n")

@@ -17,6 +17,21 @@ def load(d):
     return meta, rows
 
 
+def run_header(title, meta, name, key, full):
+    """The first lines of a database lane's results.md: title, then the
+    run's kernel, device, date, commit, the database's version (meta
+    key) and the mode (full: what a full run's mode says)."""
+    return ["# %s\n" % title,
+            "| kernel | device | date | commit | %s | mode |" % name,
+            "| --- | --- | --- | --- | --- | --- |",
+            "| %s | %s | %s | %s | %s | %s |\n" % (
+                meta.get("kernel", "?"), meta.get("device", "?"),
+                meta.get("date", "?"), meta.get("commit", "?"),
+                meta.get(key, "?"),
+                "quick (timings meaningless)" if meta.get("quick") == "1"
+                else full)]
+
+
 def ratio(a, b):
     return None if a is None or b is None or b == 0 else a / b
 

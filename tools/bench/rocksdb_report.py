@@ -8,7 +8,7 @@ import os
 import sys
 
 from benchlib import fmt, gnuplot, gnuplot_or_exit, load, ratio, rf, \
-    targets_table, verdict
+    run_header, targets_table, verdict
 
 d = sys.argv[1]
 meta, rows = load(d)
@@ -40,15 +40,9 @@ def ops(c, t, w):
     return num(c, t, w + ".ops_per_s")
 
 
-md = ["# memsnap RocksDB benchmark (db_bench)\n",
-      "| kernel | device | date | commit | RocksDB | mode |",
-      "| --- | --- | --- | --- | --- | --- |",
-      "| %s | %s | %s | %s | %s | %s |\n" % (
-          meta.get("kernel", "?"), meta.get("device", "?"), meta.get("date", "?"),
-          meta.get("commit", "?"), meta.get("rocksdb", "?"),
-          "quick (timings meaningless)" if meta.get("quick") == "1"
-          else "full, --num=%s per thread (fillbatch %s)" % (
-              meta.get("num", "?"), meta.get("batch_num", "?")))]
+md = run_header("memsnap RocksDB benchmark (db_bench)", meta, "RocksDB", "rocksdb",
+                "full, --num=%s per thread (fillbatch %s)" % (
+                    meta.get("num", "?"), meta.get("batch_num", "?")))
 md.append("Debian's unmodified `db_bench --sync=true --value_size=100 --key_size=16`, "
           "a 128 KiB write buffer in every column; guest under TCG (%s guest CPUs, "
           "%s host CPUs), db_bench built with assertions: %s.  Only the ratios to "

@@ -9,7 +9,7 @@ import os
 import sys
 
 from benchlib import fmt, gnuplot, gnuplot_or_exit, load, ratio, rf, \
-    targets_table, verdict
+    run_header, targets_table, verdict
 
 d = sys.argv[1]
 meta, rows = load(d)
@@ -100,14 +100,8 @@ def label(w, x):
     return "%s subscribers" % x
 
 
-md = ["# memsnap SQLite benchmark\n",
-      "| kernel | device | date | commit | SQLite | mode |",
-      "| --- | --- | --- | --- | --- | --- |",
-      "| %s | %s | %s | %s | %s | %s |\n" % (
-          meta.get("kernel", "?"), meta.get("device", "?"), meta.get("date", "?"),
-          meta.get("commit", "?"), meta.get("sqlite", "?"),
-          "quick (timings meaningless)" if meta.get("quick") == "1"
-          else "full, %s rounds" % meta.get("rounds", "?"))]
+md = run_header("memsnap SQLite benchmark", meta, "SQLite", "sqlite",
+                "full, %s rounds" % meta.get("rounds", "?"))
 md.append("Debian's libsqlite3 with `tools/bench/sqlbench` (C, one connection, "
           "prepared statements; integer keys, 128-byte values).  Transactions per "
           "cell (WORKLOAD:X:COUNT[:ROWS]): %s.  Guest under TCG (%s guest CPUs, %s "

@@ -43,19 +43,9 @@ logs=/tmp/logs
 n=0 failed=0
 mkdir -p "$ms" "$logs"
 
-result() {
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n $2"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n $2"
-		shift 2
-		for f in "$@"; do
-			[ -e "$f" ] && tail -n 15 "$f" | sed 's/^/#   /'
-		done
-	fi
-}
+# result OK DESCRIPTION [LOG...]: one TAP line (selftests/lib/vmtap.sh).
+# shellcheck source=../lib/vmtap.sh
+. "$(dirname "$0")/../lib/vmtap.sh"
 
 # last_tick LOG: the last count the log shows (0 if none).
 last_tick() {
